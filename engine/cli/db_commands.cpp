@@ -1,0 +1,433 @@
+// `status`, `query`, `export`, `merge`: reading and combining results databases.
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <map>
+#include <set>
+#include <sstream>
+#include <unistd.h>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "cli/cli_util.h"
+#include "cli/commands.h"
+#include "core/errors.h"
+#include "store/store.h"
+
+namespace fs = std::filesystem;
+
+namespace featjnd::cli {
+namespace {
+
+using Type = sql::Statement::Type;
+
+nlohmann::json column_json(const sql::Statement& st, int i) {
+  switch (st.type(i)) {
+    case Type::integer: return st.integer(i);
+    case Type::real: return st.real(i);
+    case Type::text: return st.text(i);
+    case Type::blob: return fmt::format("<{} bytes>", st.text(i).size());
+    default: return nullptr;
+  }
+}
+
+std::string column_text(const sql::Statement& st, int i) {
+  switch (st.type(i)) {
+    case Type::null: return "";
+    case Type::real: return fmt::format("{}", st.real(i));
+    default: return st.text(i);
+  }
+}
+
+std::string csv_escape(const std::string& s) {
+  if (s.find_first_of(",\"\n\r") == std::string::npos) return s;
+  std::string out = "\"";
+  for (char c : s) out += c == '"' ? std::string("\"\"") : std::string(1, c);
+  return out + "\"";
+}
+
+std::string json_text(const nlohmann::json& v) {
+  if (v.is_null()) return "";
+  if (v.is_string()) return v.get<std::string>();
+  return v.dump();
+}
+
+void require_exists(const std::string& db) {
+  if (!fs::exists(db)) throw UserError(fmt::format("database '{}' does not exist", db));
+}
+
+// Writes `content` to `path` atomically (or to stdout when path is empty).
+void emit(const std::string& path, const std::string& content) {
+  if (path.empty()) {
+    std::fwrite(content.data(), 1, content.size(), stdout);
+    return;
+  }
+  auto tmp = path + ".partial";
+  {
+    std::ofstream out(tmp, std::ios::binary);
+    if (!out) throw UserError(fmt::format("cannot write '{}'", path));
+    out << content;
+    if (!out.flush()) throw UserError(fmt::format("cannot write '{}'", path));
+  }
+  fs::rename(tmp, path);
+}
+
+}  // namespace
+
+int cmd_status(const std::vector<std::string>& args) {
+  po::options_description opts("status options");
+  std::string db;
+  opts.add_options()("db", po::value(&db)->required(), "results database");
+  po::positional_options_description pos;
+  pos.add("db", 1);
+  po::variables_map vm;
+  if (!parse("status", "DB", args, opts, pos, vm)) return 0;
+  Store store(db, Store::Open::read_only);
+  auto& d = store.db();
+  auto exps = d.prepare("SELECT id, name, description FROM experiments ORDER BY id");
+  while (exps.step()) {
+    int64_t id = exps.integer(0);
+    std::printf("experiment %s%s\n", exps.text(1).c_str(), exps.text(2).empty() ? "" : (": " + exps.text(2)).c_str());
+    auto inv = d.prepare(
+        "SELECT COUNT(*), MAX(started_at), (SELECT git_commit || CASE git_dirty WHEN 1 THEN '-dirty' ELSE '' END "
+        "FROM invocations WHERE experiment_id=?1 ORDER BY id DESC LIMIT 1) FROM invocations WHERE experiment_id=?1");
+    inv.bind(1, id);
+    if (inv.step() && inv.integer(0) > 0)
+      std::printf("  %lld invocation(s); last engine commit %s\n", (long long)inv.integer(0),
+                  inv.text(2).substr(0, 19).c_str());
+    auto st = d.prepare(
+        "SELECT stage, SUM(status='finished'), SUM(status='running'), SUM(status='queued'), SUM(status='failed'), "
+        "SUM(status='killed'), COUNT(*) FROM runs WHERE experiment_id=? GROUP BY stage ORDER BY MIN(id)");
+    st.bind(1, id);
+    std::printf("  %-20s %9s %8s %7s %7s %7s %6s\n", "stage", "finished", "running", "queued", "failed", "killed",
+                "total");
+    while (st.step())
+      std::printf("  %-20s %9lld %8lld %7lld %7lld %7lld %6lld\n", st.text(0).c_str(), (long long)st.integer(1),
+                  (long long)st.integer(2), (long long)st.integer(3), (long long)st.integer(4),
+                  (long long)st.integer(5), (long long)st.integer(6));
+    auto failed = d.prepare(
+        "SELECT id, stage, label, status, COALESCE(error, '') FROM runs WHERE experiment_id=? AND status IN "
+        "('failed','killed') ORDER BY id");
+    failed.bind(1, id);
+    bool header = false;
+    while (failed.step()) {
+      if (!header) std::printf("  not finished:\n");
+      header = true;
+      std::printf("    #%lld %s %s [%s] %s\n", (long long)failed.integer(0), failed.text(1).c_str(),
+                  failed.text(2).c_str(), failed.text(3).c_str(), failed.text(4).c_str());
+    }
+  }
+  return 0;
+}
+
+int cmd_query(const std::vector<std::string>& args) {
+  po::options_description opts("query options");
+  std::string db, sql_text, format = "table";
+  opts.add_options()("db", po::value(&db)->required(), "results database")(
+      "sql", po::value(&sql_text)->required(), "one read-only SQL statement")(
+      "format", po::value(&format)->default_value("table"), "table, csv or json");
+  po::positional_options_description pos;
+  pos.add("db", 1).add("sql", 1);
+  po::variables_map vm;
+  if (!parse("query", "DB \"SQL\" [--format table|csv|json]", args, opts, pos, vm)) return 0;
+  if (format != "table" && format != "csv" && format != "json")
+    throw UserError(fmt::format("--format '{}': expected table, csv or json", format));
+  Store store(db, Store::Open::read_only);
+  std::unique_ptr<sql::Statement> st;
+  try {
+    st = std::make_unique<sql::Statement>(store.db().raw(), sql_text);
+  } catch (const std::exception& e) {
+    throw UserError(e.what());
+  }
+  if (!st->readonly())
+    throw UserError("query: the statement would modify the database; `query` opens it read-only (use SELECT)");
+  std::vector<std::string> cols;
+  for (int i = 0; i < st->columns(); ++i) cols.push_back(st->column_name(i));
+  std::vector<std::vector<std::string>> rows;
+  nlohmann::json json_rows = nlohmann::json::array();
+  try {
+    while (st->step()) {
+      if (format == "json") {
+        nlohmann::json row = nlohmann::json::object();
+        for (int i = 0; i < st->columns(); ++i) row[cols[static_cast<size_t>(i)]] = column_json(*st, i);
+        json_rows.push_back(row);
+      } else {
+        std::vector<std::string> row;
+        for (int i = 0; i < st->columns(); ++i) row.push_back(column_text(*st, i));
+        rows.push_back(row);
+      }
+    }
+  } catch (const std::exception& e) {
+    throw UserError(e.what());
+  }
+  if (format == "json") {
+    std::cout << json_rows.dump(2) << "\n";
+  } else if (format == "csv") {
+    for (size_t i = 0; i < cols.size(); ++i) std::cout << (i ? "," : "") << csv_escape(cols[i]);
+    std::cout << "\n";
+    for (auto& r : rows) {
+      for (size_t i = 0; i < r.size(); ++i) std::cout << (i ? "," : "") << csv_escape(r[i]);
+      std::cout << "\n";
+    }
+  } else {
+    std::vector<size_t> w(cols.size());
+    for (size_t i = 0; i < cols.size(); ++i) w[i] = cols[i].size();
+    for (auto& r : rows)
+      for (size_t i = 0; i < r.size(); ++i) w[i] = std::min<size_t>(std::max(w[i], r[i].size()), 60);
+    for (size_t i = 0; i < cols.size(); ++i) std::cout << fmt::format("{:<{}}  ", cols[i], w[i]);
+    std::cout << "\n";
+    for (auto& r : rows) {
+      for (size_t i = 0; i < r.size(); ++i) std::cout << fmt::format("{:<{}}  ", r[i], w[i]);
+      std::cout << "\n";
+    }
+  }
+  return 0;
+}
+
+int cmd_export(const std::vector<std::string>& args) {
+  po::options_description opts("export options");
+  std::string db, format, output;
+  opts.add_options()("db", po::value(&db)->required(), "results database")(
+      "format", po::value(&format)->required(), "csv (one row per run, last value of each metric) or json "
+                                                "(every metric step)")(
+      "output,o", po::value(&output), "write to this file instead of stdout");
+  po::positional_options_description pos;
+  pos.add("db", 1);
+  po::variables_map vm;
+  if (!parse("export", "DB --format csv|json [-o FILE]", args, opts, pos, vm)) return 0;
+  if (format != "csv" && format != "json") throw UserError(fmt::format("--format '{}': expected csv or json", format));
+  Store store(db, Store::Open::read_only);
+  auto& d = store.db();
+
+  struct Row {
+    nlohmann::json run;
+    std::map<std::string, nlohmann::json> params;
+    std::map<std::string, std::vector<std::pair<int64_t, double>>> metrics;
+  };
+  std::map<int64_t, Row> runs;
+  auto r = d.prepare(
+      "SELECT r.id, e.name, r.stage, r.stage_type, r.label, r.status, r.config_hash, r.device, r.start_time, "
+      "r.end_time, r.error FROM runs r JOIN experiments e ON e.id = r.experiment_id ORDER BY r.id");
+  while (r.step()) {
+    Row row;
+    row.run = {{"id", r.integer(0)}, {"experiment", r.text(1)}, {"stage", r.text(2)}, {"type", r.text(3)},
+               {"label", r.text(4)}, {"status", r.text(5)}, {"config_hash", r.text(6)}, {"device", column_json(r, 7)},
+               {"start_time", column_json(r, 8)}, {"end_time", column_json(r, 9)}, {"error", column_json(r, 10)}};
+    runs[r.integer(0)] = row;
+  }
+  std::set<std::string> param_keys, metric_keys;
+  auto p = d.prepare("SELECT run_id, key, value FROM params");
+  while (p.step()) {
+    runs[p.integer(0)].params[p.text(1)] = column_json(p, 2);
+    param_keys.insert(p.text(1));
+  }
+  auto m = d.prepare("SELECT run_id, key, step, value FROM metrics ORDER BY run_id, key, step, rowid");
+  while (m.step()) {
+    runs[m.integer(0)].metrics[m.text(1)].push_back({m.integer(2), m.is_null(3) ? NAN : m.real(3)});
+    metric_keys.insert(m.text(1));
+  }
+
+  std::string out;
+  if (format == "json") {
+    nlohmann::json arr = nlohmann::json::array();
+    for (auto& [id, row] : runs) {
+      nlohmann::json j = row.run;
+      j["params"] = row.params;
+      nlohmann::json metrics = nlohmann::json::object(), series = nlohmann::json::object();
+      for (auto& [k, v] : row.metrics) {
+        metrics[k] = v.back().second;
+        if (v.size() > 1) {
+          nlohmann::json s = nlohmann::json::array();
+          for (auto& [step, val] : v) s.push_back({step, val});
+          series[k] = s;
+        }
+      }
+      j["metrics"] = metrics;
+      j["series"] = series;
+      arr.push_back(j);
+    }
+    out = arr.dump(2) + "\n";
+  } else {
+    std::vector<std::string> base = {"id", "experiment", "stage", "type", "label", "status", "config_hash",
+                                     "device", "start_time", "end_time", "error"};
+    std::string line;
+    for (auto& b : base) line += (line.empty() ? "" : ",") + b;
+    for (auto& k : param_keys) line += "," + csv_escape("param:" + k);
+    for (auto& k : metric_keys) line += "," + csv_escape("metric:" + k);
+    out = line + "\n";
+    for (auto& [id, row] : runs) {
+      line.clear();
+      for (size_t i = 0; i < base.size(); ++i) line += (i ? "," : "") + csv_escape(json_text(row.run[base[i]]));
+      for (auto& k : param_keys) line += "," + csv_escape(row.params.count(k) ? json_text(row.params[k]) : "");
+      for (auto& k : metric_keys)
+        line += "," + (row.metrics.count(k) ? fmt::format("{}", row.metrics[k].back().second) : std::string());
+      out += line + "\n";
+    }
+  }
+  emit(output, out);
+  return 0;
+}
+
+int cmd_merge(const std::vector<std::string>& args) {
+  po::options_description opts("merge options");
+  std::string out_path;
+  std::vector<std::string> inputs;
+  opts.add_options()("out", po::value(&out_path)->required(), "database to create")(
+      "inputs", po::value(&inputs)->composing()->required(), "shard databases");
+  po::positional_options_description pos;
+  pos.add("out", 1).add("inputs", -1);
+  po::variables_map vm;
+  if (!parse("merge", "OUT.db A.db B.db ...", args, opts, pos, vm)) return 0;
+  if (fs::exists(out_path)) throw UserError(fmt::format("'{}' exists; merge writes a new database", out_path));
+  for (auto& in : inputs) {
+    require_exists(in);
+    Store check(in, Store::Open::read_only);
+    if (check.schema_version() != Store::kSchemaVersion)
+      throw UserError(fmt::format("'{}' has schema version {}; open it once with this engine (featjnd-engine "
+                                  "run or a newer merge) to migrate it to {}",
+                                  in, check.schema_version(), Store::kSchemaVersion));
+  }
+  // Built under a temporary name and renamed at the end: a failed merge leaves nothing behind.
+  auto tmp = out_path + ".partial";
+  fs::remove(tmp);
+  fs::remove(tmp + "-wal");
+  fs::remove(tmp + "-shm");
+  int64_t copied = 0, replaced = 0, duplicates = 0;
+  {
+    Store out(tmp, Store::Open::create);
+    auto& o = out.db();
+    auto out_dir = fs::absolute(fs::path(out_path)).parent_path();
+    sql::Transaction tx(o);
+    for (auto& in_path : inputs) {
+      sql::Database in(in_path, sql::Database::Mode::read_only);
+      auto in_dir = fs::absolute(fs::path(in_path)).parent_path();
+      std::map<int64_t, int64_t> exp_map, inv_map, run_map;
+      auto e = in.prepare("SELECT id, name, description, created_at FROM experiments");
+      while (e.step()) {
+        auto sel = o.prepare("SELECT id FROM experiments WHERE name=?");
+        sel.bind(1, e.text(1));
+        if (sel.step()) {
+          exp_map[e.integer(0)] = sel.integer(0);
+        } else {
+          o.prepare("INSERT INTO experiments(name, description, created_at) VALUES (?,?,?)")
+              .bind(1, e.text(1)).bind(2, e.text(2)).bind(3, e.real(3)).run();
+          exp_map[e.integer(0)] = o.last_insert_id();
+        }
+      }
+      const char* inv_cols =
+          "started_at, ended_at, exit_status, host, pid, command, spec_file, spec_hash, spec_json, shard, "
+          "engine_version, git_commit, git_dirty, torch_version";
+      auto iv = in.prepare(fmt::format("SELECT id, experiment_id, {} FROM invocations", inv_cols));
+      auto iv_ins = o.prepare(fmt::format("INSERT INTO invocations(experiment_id, {}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", inv_cols));
+      while (iv.step()) {
+        iv_ins.bind(1, exp_map.at(iv.integer(1)));
+        for (int c = 2; c < iv.columns(); ++c) bind_json(iv_ins, c, column_json(iv, c));
+        iv_ins.run();
+        iv_ins.reset();
+        inv_map[iv.integer(0)] = o.last_insert_id();
+      }
+      auto pv = in.prepare("SELECT invocation_id, kind, name, version, file, file_sha256 FROM plugin_versions");
+      while (pv.step())
+        o.prepare("INSERT INTO plugin_versions VALUES (?,?,?,?,?,?)")
+            .bind(1, inv_map.at(pv.integer(0))).bind(2, pv.text(1)).bind(3, pv.text(2)).bind(4, pv.text(3))
+            .bind(5, pv.text(4)).bind(6, pv.text(5)).run();
+
+      const char* run_cols =
+          "config_hash, stage, stage_type, label, config_json, status, attempt, device, host, pid, queued_at, "
+          "start_time, end_time, heartbeat, error, exit_status, signal";
+      auto rr = in.prepare(fmt::format("SELECT id, experiment_id, invocation_id, {} FROM runs ORDER BY id", run_cols));
+      while (rr.step()) {
+        int64_t src = rr.integer(0);
+        std::string hash = rr.text(3), status = rr.text(8);
+        auto sel = o.prepare("SELECT id, status FROM runs WHERE config_hash=?");
+        sel.bind(1, hash);
+        int64_t target = 0;
+        bool copy_outputs = true;
+        if (sel.step()) {
+          target = sel.integer(0);
+          run_map[src] = target;
+          if (sel.text(1) == "finished" || status != "finished") {
+            ++duplicates;  // an upstream run computed in several shards, or an unfinished copy
+            continue;
+          }
+          // Our copy is unfinished, theirs is finished: take theirs.
+          for (const char* q : {"DELETE FROM metrics WHERE run_id=?", "DELETE FROM artifacts WHERE run_id=?",
+                                "DELETE FROM tags WHERE run_id=?"})
+            o.prepare(q).bind(1, target).run();
+          auto up = o.prepare(
+              "UPDATE runs SET status=?, attempt=?, device=?, host=?, pid=?, start_time=?, end_time=?, heartbeat=?, "
+              "error=?, exit_status=?, signal=?, invocation_id=? WHERE id=?");
+          int cols[] = {8, 9, 10, 11, 12, 14, 15, 16, 17, 18, 19};
+          for (int k = 0; k < 11; ++k) bind_json(up, k + 1, column_json(rr, cols[k]));
+          if (rr.is_null(2)) up.bind_null(12); else up.bind(12, inv_map.at(rr.integer(2)));
+          up.bind(13, target).run();
+          ++replaced;
+        } else {
+          auto ins = o.prepare(fmt::format(
+              "INSERT INTO runs(experiment_id, invocation_id, {}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", run_cols));
+          ins.bind(1, exp_map.at(rr.integer(1)));
+          if (rr.is_null(2)) ins.bind_null(2); else ins.bind(2, inv_map.at(rr.integer(2)));
+          for (int c = 3; c < rr.columns(); ++c) bind_json(ins, c, column_json(rr, c));
+          ins.run();
+          target = o.last_insert_id();
+          run_map[src] = target;
+          ++copied;
+          auto pp = in.prepare("SELECT key, value FROM params WHERE run_id=?");
+          pp.bind(1, src);
+          while (pp.step()) {
+            auto pi = o.prepare("INSERT INTO params(run_id, key, value) VALUES (?,?,?)");
+            pi.bind(1, target).bind(2, pp.text(0));
+            bind_json(pi, 3, column_json(pp, 1));
+            pi.run();
+          }
+        }
+        if (!copy_outputs) continue;
+        auto mm = in.prepare("SELECT key, value, step, timestamp FROM metrics WHERE run_id=? ORDER BY rowid");
+        mm.bind(1, src);
+        auto mi = o.prepare("INSERT INTO metrics(run_id, key, value, step, timestamp) VALUES (?,?,?,?,?)");
+        while (mm.step()) {
+          mi.bind(1, target).bind(2, mm.text(0));
+          bind_json(mi, 3, column_json(mm, 1));
+          mi.bind(4, mm.integer(2)).bind(5, mm.real(3));
+          mi.run();
+          mi.reset();
+        }
+        auto aa = in.prepare("SELECT name, kind, path, sha256, bytes FROM artifacts WHERE run_id=?");
+        aa.bind(1, src);
+        while (aa.step()) {
+          fs::path p = aa.text(2);
+          if (!p.is_absolute()) p = in_dir / p;
+          std::error_code ec;
+          auto rel = fs::relative(p.lexically_normal(), out_dir, ec);
+          o.prepare("INSERT INTO artifacts(run_id, name, kind, path, sha256, bytes) VALUES (?,?,?,?,?,?)")
+              .bind(1, target).bind(2, aa.text(0)).bind(3, aa.text(1)).bind(4, ec ? p.string() : rel.string())
+              .bind(5, aa.text(3)).bind(6, aa.integer(4)).run();
+        }
+        auto tg = in.prepare("SELECT key, value FROM tags WHERE run_id=?");
+        tg.bind(1, src);
+        while (tg.step())
+          o.prepare("INSERT OR REPLACE INTO tags(run_id, key, value) VALUES (?,?,?)")
+              .bind(1, target).bind(2, tg.text(0)).bind(3, tg.text(1)).run();
+      }
+      auto dd = in.prepare("SELECT run_id, dep_run_id FROM run_deps");
+      while (dd.step())
+        o.prepare("INSERT OR IGNORE INTO run_deps(run_id, dep_run_id) VALUES (?,?)")
+            .bind(1, run_map.at(dd.integer(0))).bind(2, run_map.at(dd.integer(1))).run();
+    }
+    tx.commit();
+    o.exec("PRAGMA wal_checkpoint(TRUNCATE)");
+  }
+  fs::rename(tmp, out_path);
+  std::error_code ec;
+  fs::remove(tmp + "-wal", ec);
+  fs::remove(tmp + "-shm", ec);
+  std::fprintf(stderr, "merged %zu databases into %s: %lld runs copied, %lld unfinished copies replaced, %lld "
+               "duplicates skipped\n",
+               inputs.size(), out_path.c_str(), (long long)copied, (long long)replaced, (long long)duplicates);
+  return 0;
+}
+
+}  // namespace featjnd::cli

@@ -1,0 +1,87 @@
+// featjnd-engine: the command-line host. Every error ends as one line on stderr and a non-zero
+// exit status.
+#include <cstdio>
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include <boost/program_options/errors.hpp>
+#include <fmt/format.h>
+#include <torch/version.h>
+
+#include "cli/commands.h"
+#include "core/build_info.h"
+#include "core/errors.h"
+#include "featjnd/plugin_api.h"
+#include "featjnd/version.h"
+#include "spec/spec.h"
+
+namespace featjnd {
+std::string version_line() {
+  std::string commit = kGitCommit;
+  return fmt::format("featjnd-engine {} (git {}{}, LibTorch {}, plugin API {})", FEATJND_ENGINE_VERSION,
+                     commit.substr(0, 12), kGitDirty ? "-dirty" : "", TORCH_VERSION,
+                     FEATJND_PLUGIN_API_VERSION);
+}
+}  // namespace featjnd
+
+namespace {
+
+const char* kUsage = R"(usage: featjnd-engine <command> [options]
+
+Commands:
+  run SPEC       expand an experiment spec into runs and execute them (resumable)
+  status DB      runs per stage and status, failures, invocations
+  query DB SQL   run a read-only SQL statement against a results database
+  export DB      runs with their parameters and metrics as CSV or JSON
+  merge OUT DB…  combine shard databases into one
+  plugins        list the plugins found on the plugin path
+  bench store    measure the results store's metric insert rate
+
+  --version      print the engine, git, LibTorch and plugin API versions
+  --help         this text; `featjnd-engine <command> --help` for a command's options
+)";
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  using namespace featjnd;
+  std::vector<std::string> args(argv + 1, argv + argc);
+  if (args.empty()) {
+    std::fputs(kUsage, stderr);
+    return 2;
+  }
+  const std::string cmd = args.front();
+  std::vector<std::string> rest(args.begin() + 1, args.end());
+  try {
+    if (cmd == "--help" || cmd == "-h" || cmd == "help") {
+      std::fputs(kUsage, stdout);
+      return 0;
+    }
+    if (cmd == "--version" || cmd == "version") {
+      std::puts(version_line().c_str());
+      return 0;
+    }
+    if (cmd == "run") return cli::cmd_run(rest);
+    if (cmd == "plugins") return cli::cmd_plugins(rest);
+    if (cmd == "status") return cli::cmd_status(rest);
+    if (cmd == "query") return cli::cmd_query(rest);
+    if (cmd == "export") return cli::cmd_export(rest);
+    if (cmd == "merge") return cli::cmd_merge(rest);
+    if (cmd == "bench") return cli::cmd_bench(rest);
+    if (cmd == "worker") return cli::cmd_worker(rest);
+    throw UserError(fmt::format("unknown command '{}'; expected run, status, query, export, merge, plugins, "
+                                "bench (see --help)",
+                                cmd));
+  } catch (const SpecError& e) {
+    for (auto& p : e.problems()) std::fprintf(stderr, "featjnd-engine: error: %s:%s\n", e.file().c_str(), p.c_str());
+    return 1;
+  } catch (const boost::program_options::error& e) {
+    std::fprintf(stderr, "featjnd-engine: error: %s: %s (see featjnd-engine %s --help)\n", cmd.c_str(), e.what(),
+                 cmd.c_str());
+    return 2;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "featjnd-engine: error: %s\n", e.what());
+    return 1;
+  }
+}

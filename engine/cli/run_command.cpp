@@ -1,0 +1,246 @@
+// `run`, `plugins` and the hidden `worker` command.
+#include <cstdio>
+#include <filesystem>
+#include <iostream>
+#include <set>
+#include <sstream>
+#include <unistd.h>
+
+#include <fmt/format.h>
+#include <torch/version.h>
+
+#include "cli/cli_util.h"
+#include "cli/commands.h"
+#include "core/build_info.h"
+#include "core/errors.h"
+#include "core/sha256.h"
+#include "featjnd/version.h"
+#include "plugin_host/plugin_registry.h"
+#include "scheduler/scheduler.h"
+#include "spec/plan.h"
+#include "spec/spec.h"
+#include "store/store.h"
+#include "worker/worker.h"
+
+namespace fs = std::filesystem;
+
+namespace featjnd::cli {
+namespace {
+
+PluginRegistry load_plugins(const std::vector<std::string>& extra_dirs) {
+  PluginRegistry reg;
+  reg.load_dirs(PluginRegistry::search_dirs(extra_dirs));
+  if (!reg.errors().empty()) {
+    for (size_t i = 0; i + 1 < reg.errors().size(); ++i)
+      std::fprintf(stderr, "featjnd-engine: error: %s\n", reg.errors()[i].c_str());
+    throw UserError(reg.errors().back());
+  }
+  return reg;
+}
+
+std::pair<int, int> parse_shard(const std::string& s) {
+  int i = -1, n = -1;
+  char slash = 0;
+  std::istringstream in(s);
+  if (!(in >> i >> slash >> n) || slash != '/' || !in.eof() || n < 1 || i < 0 || i >= n)
+    throw UserError(fmt::format("--shard '{}': expected i/N with 0 ≤ i < N (for example 0/4)", s));
+  return {i, n};
+}
+
+std::vector<std::string> split_devices(const std::string& s) {
+  std::vector<std::string> out;
+  std::stringstream ss(s);
+  std::string d;
+  while (std::getline(ss, d, ','))
+    if (!d.empty()) out.push_back(d);
+  return out;
+}
+
+// Before anything is written: every file or folder a path parameter names must exist.
+void preflight(const Spec& spec, const Plan& plan, const std::vector<size_t>& selected,
+               const PluginRegistry& plugins, const std::vector<std::string>& devices) {
+  std::set<std::string> reported;
+  for (size_t i : selected) {
+    const auto& comps = plan.runs[i].config.at("components");
+    for (auto it = comps.begin(); it != comps.end(); ++it) {
+      const auto* rec = plugins.find(it.value().at("kind").get<std::string>(), it.value().at("plugin").get<std::string>());
+      for (auto& p : rec->params) {
+        if (p.type != "path") continue;
+        const auto& v = it.value().at("params").at(p.name);
+        if (!v.is_string() || v.get<std::string>().empty()) continue;
+        auto path = v.get<std::string>();
+        if (fs::exists(path) || reported.count(path)) continue;
+        reported.insert(path);
+        throw UserError(fmt::format("{}: /components/{}/params/{}: '{}' does not exist ({}); it is needed by "
+                                    "stage '{}'",
+                                    spec.file, it.key(), p.name, path, p.doc, plan.runs[i].stage));
+      }
+    }
+  }
+  int cuda = -1;
+  for (auto& d : devices) {
+    if (d.rfind("cuda:", 0) != 0) continue;
+    if (cuda < 0) cuda = cuda_device_count();
+    int idx = std::stoi(d.substr(5));
+    if (idx >= cuda)
+      throw UserError(fmt::format("device {} is not available: this machine has {} CUDA device{} (LibTorch {})",
+                                  d, cuda, cuda == 1 ? "" : "s", TORCH_VERSION));
+  }
+}
+
+void print_plan(const Spec& spec, const Plan& plan, const std::vector<size_t>& selected,
+                const std::string& db, const std::string& shard) {
+  std::map<std::string, int> per_type;
+  for (size_t i : selected) per_type[plan.runs[i].type]++;
+  std::string counts;
+  for (auto& t : {"prepare", "fit", "evaluate"})
+    if (per_type.count(t)) counts += fmt::format("{}{} {}", counts.empty() ? "" : ", ", per_type[t], t);
+  std::printf("experiment %s: %zu runs (%s)%s -> %s\n", spec.name.c_str(), selected.size(), counts.c_str(),
+              shard.empty() ? "" : (" in shard " + shard).c_str(), db.c_str());
+  size_t w = 5;
+  for (size_t i : selected) w = std::max(w, plan.runs[i].stage.size());
+  for (size_t i : selected) {
+    const auto& r = plan.runs[i];
+    std::string after;
+    for (size_t d : r.deps) after += fmt::format("{}#{}", after.empty() ? "after " : ", ", d);
+    std::printf("  #%-4zu %-*s %s  %-40s %s\n", i, static_cast<int>(w), r.stage.c_str(), r.hash.substr(0, 12).c_str(),
+                r.label.c_str(), after.c_str());
+  }
+}
+
+}  // namespace
+
+int cmd_plugins(const std::vector<std::string>& args) {
+  po::options_description opts("plugins options");
+  std::vector<std::string> dirs;
+  opts.add_options()("plugin-dir", po::value(&dirs)->composing(), "also search this folder (repeatable)")(
+      "json", po::bool_switch(), "print JSON");
+  po::variables_map vm;
+  if (!parse("plugins", "[--plugin-dir DIR]... [--json]", args, opts, {}, vm)) return 0;
+  auto reg = load_plugins(dirs);
+  if (vm["json"].as<bool>()) {
+    nlohmann::json out = nlohmann::json::array();
+    for (auto& p : reg.plugins()) {
+      nlohmann::json params = nlohmann::json::array();
+      for (auto& ps : p.params)
+        params.push_back({{"name", ps.name}, {"type", ps.type}, {"expected", ps.describe_type()},
+                          {"default", ps.default_value ? *ps.default_value : nlohmann::json()}, {"doc", ps.doc}});
+      out.push_back({{"kind", p.kind}, {"name", p.name}, {"version", p.version}, {"file", p.file},
+                     {"description", p.description}, {"params", params}});
+    }
+    std::cout << out.dump(2) << "\n";
+    return 0;
+  }
+  if (reg.plugins().empty()) std::puts("no plugins found (plugin path: build plugins/, FEATJND_PLUGIN_PATH, --plugin-dir)");
+  auto sorted = reg.plugins();
+  std::sort(sorted.begin(), sorted.end(),
+            [](auto& a, auto& b) { return std::tie(a.kind, a.name) < std::tie(b.kind, b.name); });
+  for (auto& p : sorted) {
+    std::printf("%-10s %-16s %-8s %s\n", p.kind.c_str(), p.name.c_str(), p.version.c_str(), p.file.c_str());
+    std::printf("           %s\n", p.description.c_str());
+    for (auto& ps : p.params)
+      std::printf("           - %-14s %-6s default %-10s %s (%s)\n", ps.name.c_str(), ps.type.c_str(),
+                  ps.default_value ? ps.default_value->dump().c_str() : "(required)", ps.doc.c_str(),
+                  ps.describe_type().c_str());
+  }
+  return 0;
+}
+
+int cmd_run(const std::vector<std::string>& args) {
+  po::options_description opts("run options");
+  std::string spec_path, db, devices, shard;
+  std::vector<std::string> dirs;
+  opts.add_options()("spec", po::value(&spec_path)->required(), "experiment spec (JSON)")(
+      "devices", po::value(&devices), "comma-separated devices, e.g. cpu,cuda:0 (overrides the spec)")(
+      "dry-run", po::bool_switch(), "print the expanded runs and their dependencies; write nothing")(
+      "db", po::value(&db), "results database (default: the spec's, or results/<name>.db)")(
+      "shard", po::value(&shard), "run a deterministic 1/N of the runs: i/N")(
+      "plugin-dir", po::value(&dirs)->composing(), "also search this folder for plugins (repeatable)");
+  po::positional_options_description pos;
+  pos.add("spec", 1);
+  po::variables_map vm;
+  if (!parse("run", "SPEC [--devices LIST] [--dry-run] [--db PATH] [--shard i/N]", args, opts, pos, vm)) return 0;
+
+  auto reg = load_plugins(dirs);
+  Spec spec = load_spec(spec_path, reg);
+  std::vector<std::string> devs = devices.empty() ? spec.devices : split_devices(devices);
+  for (auto& d : devs)
+    if (auto e = check_device(d); !e.empty())
+      throw UserError(fmt::format("--devices: '{}' is not a device; expected {}", d, e));
+  if (db.empty()) db = spec.database;
+  int shard_i = 0, shard_n = 1;
+  if (!shard.empty()) std::tie(shard_i, shard_n) = parse_shard(shard);
+
+  FileHasher hasher;
+  Plan plan = expand(spec, reg, hasher);
+  auto selected = shard_runs(plan, shard_i, shard_n);
+  if (vm["dry-run"].as<bool>()) {
+    print_plan(spec, plan, selected, db, shard);
+    return 0;
+  }
+  preflight(spec, plan, selected, reg, devs);
+
+  Store store(db, Store::Open::create);
+  Provenance prov;
+  prov.engine_version = FEATJND_ENGINE_VERSION;
+  prov.git_commit = kGitCommit;
+  prov.git_dirty = kGitDirty;
+  prov.torch_version = TORCH_VERSION;
+  prov.host = host_name();
+  prov.pid = getpid();
+  prov.command = "featjnd-engine run";
+  for (auto& a : args) prov.command += " " + a;
+  prov.spec_file = fs::absolute(spec_path).string();
+  prov.spec_hash = spec.hash;
+  prov.spec_json = spec.raw;
+  prov.shard = shard;
+  std::set<std::pair<std::string, std::string>> used;
+  for (auto& r : plan.runs)
+    for (auto& [k, c] : r.config.at("components").items()) used.insert({c.at("kind").get<std::string>(), c.at("plugin").get<std::string>()});
+  std::vector<std::string> plugin_files;
+  for (auto& [kind, name] : used) {
+    const auto* rec = reg.find(kind, name);
+    prov.plugins.push_back({kind, name, rec->version, rec->file, sha256_file(rec->file)});
+    plugin_files.push_back(rec->file);
+  }
+  int64_t exp = store.ensure_experiment(spec.name, spec.description);
+  int64_t inv = store.begin_invocation(exp, prov);
+
+  SchedulerOptions so;
+  so.devices = devs;
+  so.plugin_files = plugin_files;
+  so.database = fs::absolute(db).string();
+  so.interactive = isatty(2) && std::getenv("TERM") && std::string(std::getenv("TERM")) != "dumb";
+  SchedulerResult res;
+  try {
+    res = run_plan(plan, selected, store, exp, inv, so);
+  } catch (...) {
+    store.end_invocation(inv, 1);
+    throw;
+  }
+  int code = res.interrupted ? 130 : (res.failed > 0 ? 1 : 0);
+  store.end_invocation(inv, code);
+  std::fprintf(stderr, "%s: %lld runs: %lld finished now, %lld already finished, %lld failed%s -> %s\n",
+               spec.name.c_str(), (long long)res.total, (long long)res.finished, (long long)res.skipped,
+               (long long)res.failed,
+               res.interrupted ? fmt::format(", {} killed (interrupted; run the same command again to resume)",
+                                             res.killed).c_str()
+                               : "",
+               db.c_str());
+  if (res.failed > 0 && !res.interrupted)
+    std::fprintf(stderr, "featjnd-engine: error: %lld runs failed; `featjnd-engine status %s` lists them\n",
+                 (long long)res.failed, db.c_str());
+  return code;
+}
+
+int cmd_worker(const std::vector<std::string>& args) {
+  po::options_description opts("worker options (internal)");
+  WorkerOptions w;
+  opts.add_options()("device", po::value(&w.device)->required(), "")("db", po::value(&w.database)->required(), "")(
+      "plugin-file", po::value(&w.plugin_files)->composing(), "")("message-fd", po::value(&w.message_fd)->default_value(3), "");
+  po::variables_map vm;
+  if (!parse("worker", "(internal: started by run)", args, opts, {}, vm)) return 0;
+  return worker_main(w);
+}
+
+}  // namespace featjnd::cli

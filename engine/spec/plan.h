@@ -1,0 +1,47 @@
+#pragma once
+#include <map>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+namespace featjnd {
+
+struct Spec;
+class PluginRegistry;
+
+// One run of one stage at one point of the grid.
+struct PlannedRun {
+  size_t index = 0;
+  std::string stage;
+  std::string type;
+  std::string label;  // the swept values that set this run apart
+  std::string hash;   // content hash: resolved configuration + its inputs' hashes
+  // {stage, type, seed, roles{backbone,task,distortion}, components{name:{kind,plugin,version,
+  //  params}}, inputs[hash]}: everything a worker needs to rebuild the run.
+  nlohmann::json config;
+  std::map<std::string, nlohmann::json> params;  // "component.param" (and "seed") -> value
+  std::vector<size_t> deps;                       // upstream runs (indices)
+  size_t root = 0;  // the prepare run at the top: runs sharing it share a task network
+};
+
+struct Plan {
+  std::vector<PlannedRun> runs;  // dependencies always come first
+};
+
+// Content of "path" parameters enters a run's hash, so a changed weights file is a new run.
+class FileHasher {
+ public:
+  std::string identity(const std::string& path);
+
+ private:
+  std::map<std::string, std::string> cache_;
+};
+
+Plan expand(const Spec& spec, const PluginRegistry& plugins, FileHasher& hasher);
+
+// Deterministic 1/N of the runs: a run belongs to shard (first 8 hex digits of its hash) mod N;
+// the runs it depends on are kept with it (merge later drops the duplicates by hash).
+std::vector<size_t> shard_runs(const Plan& plan, int shard_index, int shard_count);
+
+}  // namespace featjnd

@@ -1,0 +1,93 @@
+#include "worker/worker.h"
+
+#include <csignal>
+#include <iostream>
+#include <string>
+#include <unistd.h>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+#include <torch/torch.h>
+
+#include "plugin_host/plugin_registry.h"
+#include "store/store.h"
+#include "worker/stage_runner.h"
+
+namespace featjnd {
+namespace {
+
+void send(int fd, const nlohmann::json& msg) {
+  std::string line = msg.dump() + "\n";
+  const char* p = line.data();
+  size_t left = line.size();
+  while (left > 0) {
+    ssize_t n = ::write(fd, p, left);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      _exit(3);  // the scheduler is gone
+    }
+    p += n;
+    left -= static_cast<size_t>(n);
+  }
+}
+
+std::string one_line(std::string s) {
+  for (auto& c : s)
+    if (c == '\n' || c == '\r') c = ' ';
+  if (s.size() > 2000) s = s.substr(0, 2000) + "...";
+  return s;
+}
+
+}  // namespace
+
+int cuda_device_count() { return static_cast<int>(torch::cuda::device_count()); }
+
+int worker_main(const WorkerOptions& opt) {
+  PluginRegistry plugins;
+  for (auto& f : opt.plugin_files) plugins.load_file(f);
+  if (!plugins.errors().empty()) {
+    send(opt.message_fd, {{"event", "fatal"}, {"error", plugins.errors().front()}});
+    return 2;
+  }
+  torch::Device device(opt.device);
+  if (device.is_cuda() && device.index() >= static_cast<int>(torch::cuda::device_count())) {
+    send(opt.message_fd, {{"event", "fatal"},
+                          {"error", fmt::format("device {} is not available ({} CUDA devices)", opt.device,
+                                                torch::cuda::device_count())}});
+    return 2;
+  }
+  Store store(opt.database, Store::Open::existing);
+  StageRunner runner(plugins, store, opt.device);
+  send(opt.message_fd, {{"event", "ready"}, {"pid", static_cast<int64_t>(getpid())}});
+
+  std::string line;
+  while (std::getline(std::cin, line)) {
+    if (line.empty()) continue;
+    auto msg = nlohmann::json::parse(line);
+    RunRequest req;
+    req.run_id = msg.at("run_id").get<int64_t>();
+    req.hash = msg.at("hash").get<std::string>();
+    req.config = msg.at("config");
+    req.config["root_hash"] = msg.value("root_hash", std::string());
+    req.ancestors = msg.at("ancestors").get<std::vector<int64_t>>();
+    RunEvents events;
+    events.progress = [&](int64_t done, int64_t total, const std::string& note) {
+      send(opt.message_fd,
+           {{"event", "progress"}, {"run", req.run_id}, {"done", done}, {"total", total}, {"note", note}});
+    };
+    events.metric = [&](const std::string& key, double value) {
+      send(opt.message_fd, {{"event", "metric"}, {"run", req.run_id}, {"key", key}, {"value", value}});
+    };
+    try {
+      runner.run(req, events);
+      send(opt.message_fd, {{"event", "finished"}, {"run", req.run_id}});
+    } catch (const c10::Error& e) {
+      send(opt.message_fd, {{"event", "failed"}, {"run", req.run_id}, {"error", one_line(e.what_without_backtrace())}});
+    } catch (const std::exception& e) {
+      send(opt.message_fd, {{"event", "failed"}, {"run", req.run_id}, {"error", one_line(e.what())}});
+    }
+  }
+  return 0;
+}
+
+}  // namespace featjnd
