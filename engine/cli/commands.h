@@ -12,6 +12,7 @@ int cmd_query(const std::vector<std::string>& args);
 int cmd_export(const std::vector<std::string>& args);
 int cmd_merge(const std::vector<std::string>& args);
 int cmd_bench(const std::vector<std::string>& args);
+int cmd_report(const std::vector<std::string>& args);
 int cmd_worker(const std::vector<std::string>& args);
 
 }  // namespace featjnd::cli

@@ -34,6 +34,7 @@ Commands:
   status DB      runs per stage and status, failures, invocations
   query DB SQL   run a read-only SQL statement against a results database
   export DB      runs with their parameters and metrics as CSV or JSON
+  report DB      the paper's tables: matched NRMSE, alpha, controls, quantization
   merge OUT DB…  combine shard databases into one
   plugins        list the plugins found on the plugin path
   bench store    measure the results store's metric insert rate
@@ -69,9 +70,10 @@ int main(int argc, char** argv) {
     if (cmd == "export") return cli::cmd_export(rest);
     if (cmd == "merge") return cli::cmd_merge(rest);
     if (cmd == "bench") return cli::cmd_bench(rest);
+    if (cmd == "report") return cli::cmd_report(rest);
     if (cmd == "worker") return cli::cmd_worker(rest);
     throw UserError(fmt::format("unknown command '{}'; expected run, status, query, export, merge, plugins, "
-                                "bench (see --help)",
+                                "report, bench (see --help)",
                                 cmd));
   } catch (const SpecError& e) {
     for (auto& p : e.problems()) std::fprintf(stderr, "featjnd-engine: error: %s:%s\n", e.file().c_str(), p.c_str());

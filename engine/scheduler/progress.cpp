@@ -48,8 +48,21 @@ void ProgressDisplay::clear() {
 }
 
 void ProgressDisplay::redraw(bool force) {
-  if (!interactive_) return;
   auto now = std::chrono::steady_clock::now();
+  if (!interactive_) {
+    // Logs get a status line per busy device every 30 s, so long runs are not silent.
+    if (now - last_draw_ < std::chrono::seconds(30)) return;
+    last_draw_ = now;
+    for (auto& d : order_) {
+      auto& l = lines_[d];
+      if (l.run.empty()) continue;
+      std::string inner = l.total > 0 ? fmt::format("{}/{} ({:.0f}%)", l.done, l.total, 100.0 * double(l.done) / double(l.total))
+                                      : fmt::format("{} steps", l.done);
+      std::fprintf(stderr, "  %s: %s %s %s  [runs %lld/%lld, ETA %s]\n", d.c_str(), l.run.c_str(), inner.c_str(),
+                   l.last_metric.c_str(), (long long)(finished_ + failed_), (long long)total_, eta().c_str());
+    }
+    return;
+  }
   if (!force && now - last_draw_ < std::chrono::milliseconds(100)) return;
   last_draw_ = now;
   clear();

@@ -42,7 +42,7 @@ class ProgressDisplay {
   std::map<std::string, DeviceLine> lines_;
   int drawn_ = 0;
   std::chrono::steady_clock::time_point start_ = std::chrono::steady_clock::now();
-  std::chrono::steady_clock::time_point last_draw_{};
+  std::chrono::steady_clock::time_point last_draw_ = std::chrono::steady_clock::now();
 };
 
 std::string format_duration(double seconds);

@@ -44,7 +44,7 @@ struct Worker {
   bool ready = false;
   bool dead = false;
   std::optional<size_t> current;  // plan index
-  std::string last_root;
+  std::string network_key;  // of the last run: runs with the same key reuse its loaded network
   std::chrono::steady_clock::time_point started;
   std::string log_path;
 };
@@ -242,7 +242,8 @@ class Scheduler {
     return true;
   }
 
-  // Fails runs whose upstream failed; returns the next run for `w`, preferring its last root.
+  // Fails runs whose upstream failed; returns the next run for `w`, preferring one that can reuse
+  // the network the worker has loaded.
   std::optional<size_t> next_for(const Worker& w) {
     bool changed = true;
     while (changed) {
@@ -267,7 +268,7 @@ class Scheduler {
       bool failed = false;
       if (!deps_finished(i, failed)) continue;
       if (!best) best = i;
-      if (plan_.runs[plan_.runs[i].root].hash == w.last_root) return i;
+      if (plan_.runs[i].network_key == w.network_key) return i;
     }
     return best;
   }
@@ -280,10 +281,10 @@ class Scheduler {
     state_[i] = State::running;
     w.current = i;
     w.started = std::chrono::steady_clock::now();
-    w.last_root = plan_.runs[plan_.runs[i].root].hash;
+    w.network_key = plan_.runs[i].network_key;
     nlohmann::json msg = {{"run_id", run_id_[i]},
                           {"hash", plan_.runs[i].hash},
-                          {"root_hash", w.last_root},
+                          {"network_key", w.network_key},
                           {"config", plan_.runs[i].config},
                           {"ancestors", ancestors(i)}};
     std::string line = msg.dump() + "\n";
@@ -413,14 +414,11 @@ class Scheduler {
         return;
       }
       if (!any_running) {
-        // Nothing runs and nothing is ready: what is left waits on failed runs.
-        bool dummy = false;
-        for (auto& w : workers_) (void)w;
+        // Nothing runs or starts: fail what waits on failed runs, and stop unless work is ready.
         next_for(workers_.front());
-        if (pending_.empty()) return;
-        bool ready = false;
+        bool ready = false, unused = false;
         for (size_t i : pending_)
-          if (deps_finished(i, dummy)) ready = true;
+          if (deps_finished(i, unused)) ready = true;
         if (!ready) return;
       }
 

@@ -49,7 +49,11 @@ Plan expand(const Spec& spec, const PluginRegistry& plugins, FileHasher& hasher)
   for (const auto& st : spec.stages) {
     StageInfo si;
     const StageInfo* up = st.after.empty() ? nullptr : &info.at(st.after);
-    if (up) si.components = up->components;
+    // Backbone and task come down the chain; an upstream distortion does not: an evaluation
+    // of another distortion after a fit reads the fitted state through its input hash only.
+    if (up)
+      for (auto& c : up->components)
+        if (spec.components.at(c).kind != "distortion") si.components.push_back(c);
     for (auto* c : {&st.backbone, &st.task, &st.distortion})
       if (!c->empty() && std::find(si.components.begin(), si.components.end(), *c) == si.components.end())
         si.components.push_back(*c);
@@ -127,7 +131,6 @@ Plan expand(const Spec& spec, const PluginRegistry& plugins, FileHasher& hasher)
       if (!st.task.empty()) roles["task"] = st.task;
       if (!st.distortion.empty()) roles["distortion"] = st.distortion;
       else roles.erase("distortion");
-      if (st.type == "fit") roles["fitted"] = st.distortion;
 
       nlohmann::json identity = {{"stage", st.name}, {"type", st.type}, {"seed", seed},
                                  {"components", hashed}, {"inputs", input_hashes}};
@@ -147,10 +150,12 @@ Plan expand(const Spec& spec, const PluginRegistry& plugins, FileHasher& hasher)
         r.params = flat;
         r.deps = deps;
         r.root = up ? plan.runs[deps[0]].root : r.index;
+        const std::string root_hash = up ? plan.runs[r.root].hash : hash;
+        r.network_key = sha256_hex(root_hash + components[roles["backbone"].get<std::string>()].dump() +
+                                   components[roles["task"].get<std::string>()].dump());
+        // Every swept value the run depends on, upstream ones included: a label alone says which run.
         std::string label;
-        std::set<size_t> upaxes = up ? std::set<size_t>(up->axes.begin(), up->axes.end()) : std::set<size_t>{};
-        for (auto& [a, v] : assign)
-          if (!upaxes.count(a)) label += (label.empty() ? "" : " ") + spec.axes[a].key() + "=" + short_value(*v);
+        for (auto& [a, v] : assign) label += (label.empty() ? "" : " ") + spec.axes[a].key() + "=" + short_value(*v);
         r.label = label;
         r.config = {{"stage", st.name}, {"type", st.type}, {"seed", seed}, {"roles", roles},
                     {"components", components}, {"inputs", input_hashes}};

@@ -23,6 +23,9 @@ struct PlannedRun {
   std::map<std::string, nlohmann::json> params;  // "component.param" (and "seed") -> value
   std::vector<size_t> deps;                       // upstream runs (indices)
   size_t root = 0;  // the prepare run at the top: runs sharing it share a task network
+  // Runs with one network key can share a worker's loaded network and clean features: the same
+  // prepared weights and the same backbone and task settings (a split point, for instance).
+  std::string network_key;
 };
 
 struct Plan {

@@ -137,9 +137,10 @@ struct StageRunner::Impl {
   Store& store;
   torch::Device device;
 
-  // The task network of the most recent root (prepare) run, with its clean evaluation pass.
+  // The most recent task network (prepared weights, backbone and task settings) with its clean
+  // evaluation pass.
   struct Network {
-    std::string root_hash;
+    std::string key;
     std::unique_ptr<Component> backbone_holder, task_holder;
     Backbone* backbone = nullptr;
     Task* task = nullptr;
@@ -182,8 +183,8 @@ struct StageRunner::Impl {
   }
 
   Network& network(const RunRequest& req, RunContext& ctx) {
-    auto root = req.config.value("root_hash", std::string());
-    if (net && net->root_hash == root && !root.empty()) return *net;
+    const auto& key = req.network_key;
+    if (net && net->key == key && !key.empty()) return *net;
     net.reset();
     auto n = build(req.config, ctx);
     torch::serialize::InputArchive archive, b, h;
@@ -194,7 +195,7 @@ struct StageRunner::Impl {
     n->task->head_module().load(h);
     freeze(n->backbone->module());
     freeze(n->task->head_module());
-    n->root_hash = root;
+    n->key = key;
     net = std::move(n);
     return *net;
   }
@@ -266,7 +267,7 @@ struct StageRunner::Impl {
     }
   }
 
-  void evaluate(const RunRequest& req, WorkerContext& ctx, const RunEvents& events) {
+  void evaluate(const RunRequest& req, WorkerContext& ctx) {
     auto& n = network(req, ctx);
     std::unique_ptr<Component> dist_holder;
     Distortion* dist = nullptr;
@@ -293,12 +294,12 @@ struct StageRunner::Impl {
       ctx.progress(static_cast<int64_t>(i) + 1, total_batches, "evaluating");
     });
     if (samples == 0) throw std::runtime_error("the evaluation split is empty");
-    for (auto& [k, v] : evaluator->results()) ctx.log_metric(k, v, 0);
-    for (auto& [k, v] : n.clean_metrics) ctx.log_metric("clean." + k, v, 0);
-    ctx.log_metric("nrmse", nrmse_sum / static_cast<double>(samples), 0);
-    ctx.log_metric("cosine", cos_sum / static_cast<double>(samples), 0);
     ctx.log_metric("samples", static_cast<double>(samples), 0);
-    (void)events;
+    ctx.log_metric("cosine", cos_sum / static_cast<double>(samples), 0);
+    ctx.log_metric("nrmse", nrmse_sum / static_cast<double>(samples), 0);
+    for (auto& [k, v] : n.clean_metrics) ctx.log_metric("clean." + k, v, 0);
+    // The task's own metrics last: the progress display shows the last one.
+    for (auto& [k, v] : evaluator->results()) ctx.log_metric(k, v, 0);
   }
 };
 
@@ -314,7 +315,7 @@ void StageRunner::run(const RunRequest& req, const RunEvents& events) {
   else if (type == "fit")
     impl_->fit(req, ctx);
   else if (type == "evaluate")
-    impl_->evaluate(req, ctx, events);
+    impl_->evaluate(req, ctx);
   else
     throw std::runtime_error("unknown stage type '" + type + "'");
   ctx.finish();

@@ -24,6 +24,7 @@ struct RunRequest {
   int64_t run_id = 0;
   std::string hash;
   nlohmann::json config;  // PlannedRun::config
+  std::string network_key;  // PlannedRun::network_key
   std::vector<int64_t> ancestors;  // nearest first: whose artifacts this run may read
 };
 

@@ -3,6 +3,7 @@
 #include <csignal>
 #include <iostream>
 #include <string>
+#include <thread>
 #include <unistd.h>
 
 #include <fmt/format.h>
@@ -56,6 +57,12 @@ int worker_main(const WorkerOptions& opt) {
                                                 torch::cuda::device_count())}});
     return 2;
   }
+  // LibTorch may start with one intra-op thread; a CPU worker owns the machine's cores, a GPU
+  // worker needs only a few to feed its device. OMP_NUM_THREADS, when set, wins.
+  if (!std::getenv("OMP_NUM_THREADS")) {
+    int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+    torch::set_num_threads(device.is_cpu() ? cores : std::min(cores, 4));
+  }
   Store store(opt.database, Store::Open::existing);
   StageRunner runner(plugins, store, opt.device);
   send(opt.message_fd, {{"event", "ready"}, {"pid", static_cast<int64_t>(getpid())}});
@@ -68,7 +75,7 @@ int worker_main(const WorkerOptions& opt) {
     req.run_id = msg.at("run_id").get<int64_t>();
     req.hash = msg.at("hash").get<std::string>();
     req.config = msg.at("config");
-    req.config["root_hash"] = msg.value("root_hash", std::string());
+    req.network_key = msg.value("network_key", std::string());
     req.ancestors = msg.at("ancestors").get<std::vector<int64_t>>();
     RunEvents events;
     events.progress = [&](int64_t done, int64_t total, const std::string& note) {

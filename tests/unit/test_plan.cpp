@@ -109,3 +109,38 @@ TEST_CASE("shards partition the runs and keep each run's upstream runs") {
     if (r.type == "evaluate") CHECK(seen[r.index] == 1);
   CHECK(shard_runs(p, 0, 1).size() == p.runs.size());
 }
+
+TEST_CASE("an evaluation after a fit does not expand over the fitted distortion's evaluation parameters") {
+  // Like quantization guided by a fitted FeatJND: it reads the fit's artifacts, not its α.
+  auto d = toy_spec();
+  d["stages"].push_back({{"name", "noise-after-fit"}, {"type", "evaluate"}, {"after", "fit"}, {"distortion", "noise"}});
+  Plan p = plan_of(d);
+  auto c = count_by_stage(p);
+  CHECK(c["noise-after-fit"] == 2 * 6);  // λ × (σ × seed), not × α
+  for (auto& r : p.runs)
+    if (r.stage == "noise-after-fit") CHECK_FALSE(r.config["components"].contains("fitted"));
+}
+
+TEST_CASE("runs share a network key exactly when they share prepared weights and backbone/task settings") {
+  auto d = toy_spec();
+  d["components"]["backbone"]["plugin"] = "toy-conv";
+  d["sweep"]["backbone"] = {{"levels", {1, 2}}};  // levels: a backbone setting that changes the features
+  Plan p = plan_of(d);
+  std::map<std::string, std::set<int64_t>> levels_by_key;
+  std::set<std::string> keys;
+  for (auto& r : p.runs) {
+    keys.insert(r.network_key);
+    levels_by_key[r.network_key].insert(r.params.at("backbone.levels").get<int64_t>());
+  }
+  CHECK(keys.size() == 2);
+  for (auto& [k, v] : levels_by_key) CHECK(v.size() == 1);
+}
+
+TEST_CASE("labels name every swept value a run depends on") {
+  Plan p = plan_of(toy_spec());
+  for (auto& r : p.runs)
+    if (r.stage == "eval-fit") {
+      CHECK(r.label.find("fitted.lambda=") != std::string::npos);
+      CHECK(r.label.find("fitted.alpha=") != std::string::npos);
+    }
+}

@@ -65,6 +65,13 @@ class Backbone : public Component {
   virtual torch::nn::Module& module() = 0;
   // Images to the features at the split point.
   virtual Features forward(const torch::Tensor& images) = 0;
+  // What the backbone computes after the split point: when the split is inside the backbone
+  // (ResNet cut before layer4), the rest joins the task's head, which calls this first.
+  virtual Features tail(const Features& split_features) { return split_features; }
+  // Pretrained weights of the whole network (backbone and the task's head, torchvision/timm
+  // state-dict names) that the task's prepare stage loads instead of training; empty: none.
+  virtual std::string weights_path() const { return {}; }
+  virtual bool weights_strict() const { return true; }
 };
 
 class DataSource {

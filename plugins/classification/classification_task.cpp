@@ -1,0 +1,202 @@
+// Image classification: head = global average pool + linear (torchvision's `fc`), metrics top-1
+// and top-5, discrepancy D = T²·KL(softmax(z/T) ‖ softmax(z′/T)) (PAPER.md).
+#include <cmath>
+
+#include <fmt/format.h>
+#include <torch/torch.h>
+
+#include "datasets.h"
+#include "featjnd/plugin.h"
+#include "featjnd_plugins/safetensors.h"
+
+namespace {
+
+using namespace featjnd;
+using classification::DatasetInfo;
+
+struct HeadImpl : torch::nn::Module {
+  HeadImpl(int64_t in, int64_t classes) { fc = register_module("fc", torch::nn::Linear(in, classes)); }
+  torch::nn::Linear fc{nullptr};
+};
+TORCH_MODULE(Head);
+
+class TopK : public Evaluator {
+ public:
+  void reset() override { top1_ = top5_ = total_ = 0; }
+  void digest(const TensorMap& out, const Batch& b) override {
+    const auto& logits = out.at("logits");
+    auto labels = b.targets.at("labels").to(logits.device()).view({-1, 1});
+    int64_t k = std::min<int64_t>(5, logits.size(1));
+    auto top = std::get<1>(logits.topk(k, 1));
+    auto hit = top.eq(labels);
+    top1_ += hit.select(1, 0).sum().item<int64_t>();
+    top5_ += hit.any(1).sum().item<int64_t>();
+    total_ += b.size();
+  }
+  std::map<std::string, double> results() override {
+    double n = static_cast<double>(std::max<int64_t>(total_, 1));
+    return {{"top1", double(top1_) / n}, {"top5", double(top5_) / n}};
+  }
+
+ private:
+  int64_t top1_ = 0, top5_ = 0, total_ = 0;
+};
+
+class Classification : public Task {
+ public:
+  explicit Classification(const Params& p) : p_(p) {
+    opt_.kind = p.text("dataset");
+    opt_.root = p.text("root");
+    opt_.channels = p.integer("channels");
+    opt_.image_size = p.integer("image_size");
+    opt_.resize = p.integer("resize");
+    opt_.workers = p.integer("workers");
+  }
+
+  void attach(Backbone& backbone, RunContext& ctx) override {
+    backbone_ = &backbone;
+    // Probe the feature width after the split (and after the backbone's tail, if any).
+    DatasetInfo info;
+    auto probe = data_source(Split::eval, 1, 1, false, info);
+    probe->reset(0);
+    auto b = probe->next();
+    if (!b) throw std::runtime_error("the evaluation split is empty");
+    torch::NoGradGuard no_grad;
+    bool was_training = backbone.module().is_training();
+    backbone.module().eval();
+    auto f = backbone.tail(backbone.forward(b->images.to(ctx.device())));
+    backbone.module().train(was_training);
+    int64_t classes = p_.integer("num_classes") > 0 ? p_.integer("num_classes") : info.num_classes;
+    if (p_.integer("num_classes") > 0 && info.num_classes > 0 && p_.integer("num_classes") != info.num_classes)
+      throw std::runtime_error(fmt::format("num_classes is {} but the dataset has {} classes",
+                                           p_.integer("num_classes"), info.num_classes));
+    head_ = Head(f.levels.at(0).size(1), classes);
+    head_->to(ctx.device());
+  }
+
+  torch::nn::Module& head_module() override { return *head_; }
+
+  std::unique_ptr<DataSource> data(Split split, RunContext&) override {
+    DatasetInfo info;
+    bool train = split == Split::train;
+    return data_source(split, p_.integer(train ? "train_samples" : "eval_samples"), p_.integer("batch_size"), train,
+                       info);
+  }
+
+  void prepare(Backbone& backbone, RunContext& ctx) override {
+    if (!backbone.weights_path().empty()) return load_weights(backbone);
+    train(backbone, ctx);
+  }
+
+  TensorMap head(const Features& f) override {
+    auto x = backbone_->tail(f).levels.at(0);
+    return {{"logits", head_->fc(x.mean({2, 3}))}};
+  }
+
+  torch::Tensor discrepancy(const TensorMap& clean, const TensorMap& distorted) override {
+    const double t = p_.real("temperature");
+    auto log_p = torch::log_softmax(clean.at("logits") / t, 1);
+    auto log_q = torch::log_softmax(distorted.at("logits") / t, 1);
+    return t * t * (log_p.exp() * (log_p - log_q)).sum(1).mean();
+  }
+
+  std::unique_ptr<Evaluator> evaluator() override { return std::make_unique<TopK>(); }
+
+ private:
+  std::unique_ptr<DataSource> data_source(Split split, int64_t limit, int64_t batch, bool augment,
+                                          DatasetInfo& info) {
+    auto o = opt_;
+    o.limit = limit;
+    o.batch_size = batch;
+    o.augment = augment;
+    if (o.kind == "fashion-mnist") return classification::make_fashion_mnist(o, split, info);
+    return classification::make_imagefolder(o, split, info);
+  }
+
+  // torchvision classifier weights: backbone keys at the top level, the head's under "fc.".
+  void load_weights(Backbone& backbone) {
+    auto file = plugins::SafeTensors::read(backbone.weights_path());
+    bool strict = backbone.weights_strict();
+    auto b = plugins::load_state_dict(backbone.module(), file, "", strict, {"fc."});
+    auto h = plugins::load_state_dict(*head_, file, "", false);
+    if (!h.missing.empty()) throw std::runtime_error(fmt::format("weights: missing key '{}'", h.missing.front()));
+    for (auto& k : b.missing) std::fprintf(stderr, "weights: missing key '%s' (strict: false)\n", k.c_str());
+    for (auto& k : b.unexpected) std::fprintf(stderr, "weights: unexpected key '%s' (strict: false)\n", k.c_str());
+  }
+
+  void train(Backbone& backbone, RunContext& ctx) {
+    auto data = this->data(Split::train, ctx);
+    std::vector<torch::Tensor> params = backbone.module().parameters();
+    for (auto& t : head_->parameters()) params.push_back(t);
+    const double lr = p_.real("lr"), wd = p_.real("weight_decay");
+    std::unique_ptr<torch::optim::Optimizer> opt;
+    if (p_.text("optimizer") == "sgd")
+      opt = std::make_unique<torch::optim::SGD>(params, torch::optim::SGDOptions(lr).momentum(0.9).weight_decay(wd));
+    else
+      opt = std::make_unique<torch::optim::AdamW>(params, torch::optim::AdamWOptions(lr).weight_decay(wd));
+    const int64_t epochs = p_.integer("epochs");
+    const int64_t per_epoch = (data->size() + p_.integer("batch_size") - 1) / p_.integer("batch_size");
+    const int64_t total = std::max<int64_t>(1, epochs * per_epoch);
+    backbone.module().train();
+    head_->train();
+    int64_t step = 0;
+    for (int64_t e = 0; e < epochs; ++e) {
+      data->reset(ctx.seed() * 1000 + static_cast<uint64_t>(e));
+      int64_t correct = 0, seen = 0;
+      while (auto b = data->next()) {
+        // Cosine decay to zero over the whole run.
+        double cur = 0.5 * lr * (1.0 + std::cos(M_PI * double(step) / double(total)));
+        for (auto& g : opt->param_groups()) g.options().set_lr(cur);
+        auto images = b->images.to(ctx.device());
+        auto labels = b->targets.at("labels").to(ctx.device());
+        auto logits = head(backbone.forward(images)).at("logits");
+        auto loss = torch::nn::functional::cross_entropy(logits, labels);
+        opt->zero_grad();
+        loss.backward();
+        opt->step();
+        correct += logits.argmax(1).eq(labels).sum().item<int64_t>();
+        seen += b->size();
+        ctx.log_metric("train.loss", loss.item<double>(), step);
+        ctx.progress(++step, total, "training");
+      }
+      ctx.log_metric("train.top1", double(correct) / double(std::max<int64_t>(seen, 1)), e);
+    }
+    backbone.module().eval();
+    head_->eval();
+  }
+
+  Params p_;
+  classification::DatasetOptions opt_;
+  Backbone* backbone_ = nullptr;
+  Head head_{nullptr};
+};
+
+const featjnd_param_info kParams[] = {
+    featjnd::param("dataset", "string", "\"fashion-mnist\"", "fashion-mnist (IDX files) or imagefolder (ImageNet layout)",
+                   FEATJND_STAGE_ALL, -HUGE_VAL, HUGE_VAL, "fashion-mnist|imagefolder"),
+    featjnd::param("root", "path", "\"/usr/share/datasets/fashion-mnist\"",
+                   "dataset folder (imagefolder: holds train/ and val/)"),
+    featjnd::param("channels", "int", "1", "image channels given to the backbone (grey images are repeated)",
+                   FEATJND_STAGE_ALL, 1, 3),
+    featjnd::param("num_classes", "int", "0", "classes (0: from the dataset)", FEATJND_STAGE_ALL, 0, 1e6),
+    featjnd::param("train_samples", "int", "0", "training samples used (0: all; else a fixed random subset)",
+                   FEATJND_STAGE_ALL, 0, 1e9),
+    featjnd::param("eval_samples", "int", "0", "evaluation samples used (0: all)", FEATJND_STAGE_ALL, 0, 1e9),
+    featjnd::param("batch_size", "int", "128", "batch size", FEATJND_STAGE_ALL, 1, 65536),
+    featjnd::param("image_size", "int", "224", "imagefolder: crop size", FEATJND_STAGE_ALL, 8, 4096),
+    featjnd::param("resize", "int", "256", "imagefolder: shorter side before the evaluation centre crop",
+                   FEATJND_STAGE_ALL, 8, 4096),
+    featjnd::param("workers", "int", "4", "imagefolder: decoding threads", 0, 1, 256),
+    featjnd::param("epochs", "int", "2", "training epochs when the backbone names no weights", FEATJND_STAGE_PREPARE, 0, 10000),
+    featjnd::param("optimizer", "string", "\"adamw\"", "adamw or sgd (momentum 0.9); cosine learning-rate decay",
+                   FEATJND_STAGE_PREPARE, -HUGE_VAL, HUGE_VAL, "adamw|sgd"),
+    featjnd::param("lr", "float", "0.002", "peak learning rate", FEATJND_STAGE_PREPARE, 0, 10),
+    featjnd::param("weight_decay", "float", "0.0005", "weight decay", FEATJND_STAGE_PREPARE, 0, 1),
+    featjnd::param("temperature", "float", "1.0", "T of the discrepancy T²·KL", FEATJND_STAGE_FIT | FEATJND_STAGE_EVALUATE,
+                   1e-3, 1e3),
+};
+
+}  // namespace
+
+FEATJND_PLUGIN("task", "classification", "1.0", "image classification: GAP + linear head, top-1/top-5, T²·KL", kParams,
+               Classification)

@@ -1,0 +1,33 @@
+// F + N(0, σ²), i.i.d. per element: the paper's baseline at matched NRMSE. The noise is drawn on
+// the CPU from a generator seeded by (seed, batch), so a run gives the same numbers on any device.
+#include <torch/torch.h>
+
+#include "featjnd/plugin.h"
+
+namespace {
+
+class Gaussian : public featjnd::Distortion {
+ public:
+  explicit Gaussian(const featjnd::Params& p) : sigma_(p.real("sigma")), seed_(p.integer("seed")) {}
+  featjnd::Features apply(const featjnd::Features& clean, const featjnd::ApplyInfo& info) override {
+    auto gen = at::detail::createCPUGenerator(static_cast<uint64_t>(seed_) * 0x9E3779B97F4A7C15ull +
+                                              static_cast<uint64_t>(info.batch_index));
+    featjnd::Features out = clean;
+    for (auto& l : out.levels)
+      l = l + (sigma_ * torch::randn(l.sizes(), gen, torch::kFloat)).to(l.device(), l.scalar_type());
+    return out;
+  }
+
+ private:
+  double sigma_;
+  int64_t seed_;
+};
+
+const featjnd_param_info kParams[] = {
+    featjnd::param("sigma", "float", "0.1", "standard deviation σ", FEATJND_STAGE_EVALUATE, 0, 1e6),
+    featjnd::param("seed", "int", "0", "noise seed", FEATJND_STAGE_EVALUATE, 0, 1e12),
+};
+
+}  // namespace
+
+FEATJND_PLUGIN("distortion", "gaussian", "1.0", "i.i.d. Gaussian noise F + N(0, sigma^2), seeded", kParams, Gaussian)

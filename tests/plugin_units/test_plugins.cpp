@@ -1,0 +1,187 @@
+// The paper's plugins, loaded from the build's plugin folder exactly as the engine loads them.
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <filesystem>
+#include <unistd.h>
+
+#include <torch/torch.h>
+
+#include "featjnd/components.h"
+#include "plugin_host/plugin_registry.h"
+
+namespace fs = std::filesystem;
+using namespace featjnd;
+
+namespace {
+
+const PluginRegistry& plugins() {
+  static PluginRegistry reg = [] {
+    PluginRegistry r;
+    r.load_dirs({FEATJND_BUILD_PLUGIN_DIR});
+    return r;
+  }();
+  return reg;
+}
+
+template <class T>
+std::unique_ptr<T> make(const std::string& kind, const std::string& name, nlohmann::json params) {
+  const auto* rec = plugins().find(kind, name);
+  REQUIRE(rec);
+  auto c = plugins().create(*rec, PluginRegistry::resolve_params(*rec, params));
+  auto* t = dynamic_cast<T*>(c.get());
+  REQUIRE(t);
+  c.release();
+  return std::unique_ptr<T>(t);
+}
+
+// A real RunContext over a temporary folder (what the worker provides, minus the database).
+class TestContext : public RunContext {
+ public:
+  TestContext() : dir_(fs::temp_directory_path() / ("featjnd-plugin-test-" + std::to_string(getpid()))) {
+    fs::create_directories(dir_);
+  }
+  ~TestContext() override { fs::remove_all(dir_); }
+  torch::Device device() const override { return torch::kCPU; }
+  uint64_t seed() const override { return 3; }
+  void log_metric(const std::string& key, double value, int64_t) override { metrics[key].push_back(value); }
+  void progress(int64_t, int64_t, const std::string&) override {}
+  std::string artifact_path(const std::string& name) override { return (dir_ / name).string(); }
+  void add_artifact(const std::string& name, const std::string&) override { artifacts[name] = (dir_ / name).string(); }
+  std::string input_artifact(const std::string& name) const override { return artifacts.at(name); }
+  bool has_input_artifact(const std::string& name) const override { return artifacts.count(name) != 0; }
+  std::map<std::string, std::vector<double>> metrics;
+  std::map<std::string, std::string> artifacts;
+
+ private:
+  fs::path dir_;
+};
+
+std::map<std::string, torch::Tensor> snapshot(torch::nn::Module& m) {
+  std::map<std::string, torch::Tensor> s;
+  for (auto& p : m.named_parameters()) s[p.key()] = p.value().clone();
+  for (auto& b : m.named_buffers()) s[b.key()] = b.value().clone();
+  return s;
+}
+
+bool same(const std::map<std::string, torch::Tensor>& a, const std::map<std::string, torch::Tensor>& b) {
+  if (a.size() != b.size()) return false;
+  for (auto& [k, v] : a)
+    if (!torch::equal(v, b.at(k))) return false;
+  return true;
+}
+
+const nlohmann::json kSmallResnet = {{"arch", "resnet18"}, {"width", 4}, {"stem", "small"}, {"in_channels", 1}};
+const nlohmann::json kSmallTask = {{"train_samples", 256}, {"eval_samples", 128}, {"batch_size", 64}, {"epochs", 1}};
+
+}  // namespace
+
+TEST_CASE("the paper's plugins load") {
+  REQUIRE(plugins().errors().empty());
+  for (auto [kind, name] : {std::pair<const char*, const char*>{"backbone", "resnet"}, {"task", "classification"},
+                            {"distortion", "featjnd"}, {"distortion", "gaussian"}, {"distortion", "quant-featjnd"},
+                            {"distortion", "quant-random"}, {"distortion", "quant-uniform"}})
+    CHECK_MESSAGE(plugins().find(kind, name), name);
+}
+
+TEST_CASE("resnet has torchvision's state-dict keys and shapes") {
+  auto b = make<Backbone>("backbone", "resnet", {{"arch", "resnet50"}});
+  auto params = b->module().named_parameters();
+  CHECK(params.contains("conv1.weight"));
+  CHECK(params["conv1.weight"].sizes() == torch::IntArrayRef({64, 3, 7, 7}));
+  CHECK(params["layer1.0.conv3.weight"].sizes() == torch::IntArrayRef({256, 64, 1, 1}));
+  CHECK(params["layer2.0.downsample.0.weight"].sizes() == torch::IntArrayRef({512, 256, 1, 1}));
+  CHECK(params["layer4.2.bn3.bias"].sizes() == torch::IntArrayRef({2048}));
+  CHECK(b->module().named_buffers().contains("layer3.5.bn2.num_batches_tracked"));
+  // torchvision resnet50 without fc: 25,557,032 − 2048·1000 − 1000 parameters.
+  int64_t n = 0;
+  for (auto& p : b->module().parameters()) n += p.numel();
+  CHECK(n == 25557032 - 2048 * 1000 - 1000);
+  auto f = b->forward(torch::zeros({1, 3, 224, 224}));
+  CHECK(f.levels.at(0).sizes() == torch::IntArrayRef({1, 2048, 7, 7}));
+
+  auto r18 = make<Backbone>("backbone", "resnet", {{"arch", "resnet18"}});
+  n = 0;
+  for (auto& p : r18->module().parameters()) n += p.numel();
+  CHECK(n == 11689512 - 512 * 1000 - 1000);
+}
+
+TEST_CASE("the layer3 split moves layer4 into the head") {
+  auto b = make<Backbone>("backbone", "resnet", {{"arch", "resnet18"}, {"width", 8}, {"stem", "small"}, {"split", "layer3"}});
+  b->module().eval();
+  torch::NoGradGuard g;
+  auto x = torch::randn({2, 3, 28, 28});
+  auto f = b->forward(x);
+  CHECK(f.levels.at(0).sizes() == torch::IntArrayRef({2, 32, 7, 7}));
+  CHECK(b->tail(f).levels.at(0).sizes() == torch::IntArrayRef({2, 64, 4, 4}));
+}
+
+TEST_CASE("classification discrepancy is T²·KL, checked by hand") {
+  auto t = make<Task>("task", "classification", {{"temperature", 2.0}});
+  // z = (0, 0), z' = (2 ln 3, 0): with T = 2, p = (1/2, 1/2), q = (3/4, 1/4);
+  // KL(p‖q) = ½ ln(2/3) + ½ ln 2 = ½ ln(4/3), times T² = 4.
+  TensorMap clean{{"logits", torch::tensor({{0.0, 0.0}})}}, dist{{"logits", torch::tensor({{2 * std::log(3.0), 0.0}})}};
+  CHECK(t->discrepancy(clean, dist).item<double>() == doctest::Approx(4 * 0.5 * std::log(4.0 / 3.0)).epsilon(1e-6));
+  CHECK(t->discrepancy(clean, clean).item<double>() == doctest::Approx(0.0));
+}
+
+TEST_CASE("gaussian noise: same seed, same numbers; another seed, other numbers; σ as asked") {
+  Features f;
+  f.levels.push_back(torch::zeros({4, 8, 16, 16}));
+  auto a = make<Distortion>("distortion", "gaussian", {{"sigma", 0.5}, {"seed", 1}});
+  auto b = make<Distortion>("distortion", "gaussian", {{"sigma", 0.5}, {"seed", 1}});
+  auto c = make<Distortion>("distortion", "gaussian", {{"sigma", 0.5}, {"seed", 2}});
+  auto x = a->apply(f, {0, 0}).levels[0];
+  CHECK(torch::equal(x, b->apply(f, {0, 0}).levels[0]));
+  CHECK_FALSE(torch::equal(x, c->apply(f, {0, 0}).levels[0]));
+  CHECK_FALSE(torch::equal(x, a->apply(f, {1, 0}).levels[0]));  // each batch its own draw
+  CHECK(x.std().item<double>() == doctest::Approx(0.5).epsilon(0.02));
+}
+
+TEST_CASE("FeatJND: only the estimator trains; its map is clamped; quantization meets its budget") {
+  TestContext ctx;
+  auto backbone = make<Backbone>("backbone", "resnet", kSmallResnet);
+  auto task = make<Task>("task", "classification", kSmallTask);
+  task->attach(*backbone, ctx);
+  task->prepare(*backbone, ctx);
+  for (auto* m : {&backbone->module(), &task->head_module()}) {
+    m->eval();
+    for (auto& p : m->parameters()) p.set_requires_grad(false);
+  }
+  auto before_b = snapshot(backbone->module()), before_h = snapshot(task->head_module());
+
+  const double clamp = 0.05;
+  auto fj = make<Distortion>("distortion", "featjnd",
+                             {{"width", 8}, {"blocks", 1}, {"fit_samples", 128}, {"lr", 0.01}, {"clamp", clamp}, {"lambda", 10.0}});
+  fj->fit(*backbone, *task, ctx);
+  CHECK(same(before_b, snapshot(backbone->module())));
+  CHECK(same(before_h, snapshot(task->head_module())));
+  CHECK(ctx.artifacts.count("featjnd-estimator.safetensors") == 1);
+  CHECK(ctx.metrics["fit.loss"].size() == 2);
+
+  // Evaluate with α = 1: the added map never exceeds c.
+  auto eval = make<Distortion>("distortion", "featjnd", {{"alpha", 1.0}});
+  eval->begin_evaluation(*backbone, *task, ctx);
+  torch::NoGradGuard g;
+  auto data = task->data(Split::eval, ctx);
+  data->reset(0);
+  auto f = backbone->forward(data->next()->images);
+  auto j = eval->apply(f, {0, 0}).levels[0] - f.levels[0];
+  CHECK(j.abs().max().item<double>() <= clamp + 1e-6);
+  CHECK(j.abs().max().item<double>() > 0);
+
+  // Quantization budget on a smooth input much larger than the steps: MSE ≈ σ_q².
+  const double sigma_q = 0.01;
+  Features smooth;
+  auto grid = torch::linspace(0, 1, 7).view({1, 1, 1, 7}) + torch::linspace(0, 1, 7).view({1, 1, 7, 1});
+  smooth.levels.push_back((3.0 + torch::sin(torch::arange(f.levels[0].size(1)).view({1, -1, 1, 1}) + 5 * grid))
+                              .expand({f.levels[0].size(0), -1, 7, 7})
+                              .contiguous());
+  for (auto name : {"quant-uniform", "quant-featjnd", "quant-random"}) {
+    auto q = make<Distortion>("distortion", name, {{"sigma_q", sigma_q}, {"seed", 1}});
+    q->begin_evaluation(*backbone, *task, ctx);
+    auto out = q->apply(smooth, {0, 0}).levels[0];
+    double mse = (out - smooth.levels[0]).pow(2).mean().item<double>();
+    CHECK_MESSAGE(mse == doctest::Approx(sigma_q * sigma_q).epsilon(0.05), name);
+  }
+}

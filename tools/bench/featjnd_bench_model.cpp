@@ -1,0 +1,216 @@
+// featjnd-bench-model: speed of the pieces a FeatJND experiment is made of, for one backbone,
+// device and batch size (a benchmark that prints numbers, not a test).
+#include <chrono>
+#include <cstdio>
+#include <iostream>
+
+#include <boost/program_options.hpp>
+
+#include <fmt/format.h>
+#include <torch/torch.h>
+
+#include "featjnd/components.h"
+#include "featjnd_plugins/estimator.h"
+#include "plugin_host/plugin_registry.h"
+#include "worker/stage_runner.h"
+
+namespace featjnd {
+namespace {
+
+struct ModelBenchOptions {
+  std::string backbone = "resnet", task = "classification";
+  nlohmann::json backbone_params = nlohmann::json::object(), task_params = nlohmann::json::object();
+  int64_t est_width = 256, est_blocks = 2;
+  std::string device = "cpu";
+  int64_t batch = 32, size = 224, channels = 3;
+  int iters = 10, warmup = 2, sweep_points = 8, sweep_batches = 4;
+  bool bf16 = false, channels_last = false;
+};
+
+using Clock = std::chrono::steady_clock;
+
+// The minimal context a component needs outside a run: no database, nothing recorded.
+class BenchContext : public RunContext {
+ public:
+  explicit BenchContext(torch::Device d) : device_(d) {}
+  torch::Device device() const override { return device_; }
+  uint64_t seed() const override { return 0; }
+  void log_metric(const std::string&, double, int64_t) override {}
+  void progress(int64_t, int64_t, const std::string&) override {}
+  std::string artifact_path(const std::string& name) override { return "/tmp/featjnd-bench-" + name; }
+  void add_artifact(const std::string&, const std::string&) override {}
+  std::string input_artifact(const std::string& name) const override {
+    throw std::runtime_error("bench: no artifact '" + name + "'");
+  }
+  bool has_input_artifact(const std::string&) const override { return false; }
+
+ private:
+  torch::Device device_;
+};
+
+template <class T>
+std::unique_ptr<T> make(const PluginRegistry& reg, const std::string& kind, const std::string& name,
+                        const nlohmann::json& params) {
+  const auto* rec = reg.find(kind, name);
+  if (!rec) throw std::runtime_error(fmt::format("bench: no {} plugin '{}'", kind, name));
+  auto c = reg.create(*rec, PluginRegistry::resolve_params(*rec, params));
+  auto* t = dynamic_cast<T*>(c.get());
+  if (!t) throw std::runtime_error(fmt::format("bench: '{}' is not a {}", name, kind));
+  c.release();
+  return std::unique_ptr<T>(t);
+}
+
+void sync(const torch::Device& d) {
+  if (d.is_cuda()) torch::cuda::synchronize(d.index());
+}
+
+template <class F>
+double seconds_per_iter(const torch::Device& d, int warmup, int iters, F&& f) {
+  for (int i = 0; i < warmup; ++i) f();
+  sync(d);
+  auto t0 = Clock::now();
+  for (int i = 0; i < iters; ++i) f();
+  sync(d);
+  return std::chrono::duration<double>(Clock::now() - t0).count() / iters;
+}
+
+void run_model_bench(const PluginRegistry& reg, const ModelBenchOptions& o) {
+  torch::Device device(o.device);
+  BenchContext ctx(device);
+  auto backbone = make<Backbone>(reg, "backbone", o.backbone, o.backbone_params);
+  auto task = make<Task>(reg, "task", o.task, o.task_params);
+  backbone->module().to(device);
+  task->attach(*backbone, ctx);
+  auto dtype = o.bf16 ? torch::kBFloat16 : torch::kFloat32;
+  for (auto* m : {&backbone->module(), &task->head_module()}) {
+    m->to(device, dtype);
+    m->eval();
+    for (auto& p : m->parameters()) p.set_requires_grad(false);
+  }
+  auto memory_format = o.channels_last ? torch::MemoryFormat::ChannelsLast : torch::MemoryFormat::Contiguous;
+  auto images = torch::randn({o.batch, o.channels, o.size, o.size}, torch::TensorOptions().device(device).dtype(dtype))
+                    .contiguous(memory_format);
+
+  double infer = seconds_per_iter(device, o.warmup, o.iters, [&] {
+    torch::NoGradGuard g;
+    task->head(backbone->forward(images));
+  });
+
+  // One FeatJND training step: frozen backbone and clean head without gradients, then the
+  // estimator and the head on F + J with them, the loss of PAPER.md, Adam.
+  Features f0;
+  {
+    torch::NoGradGuard g;
+    f0 = backbone->forward(images);
+  }
+  plugins::EstimatorConfig ec;
+  ec.channels = f0.levels[0].size(1);
+  ec.width = o.est_width;
+  ec.blocks = o.est_blocks;
+  plugins::Estimator est(ec);
+  est->to(device, dtype);
+  est->train();
+  torch::optim::Adam opt(est->parameters(), torch::optim::AdamOptions(1e-4));
+  double step = seconds_per_iter(device, o.warmup, o.iters, [&] {
+    Features f;
+    TensorMap clean;
+    {
+      torch::NoGradGuard g;
+      f = backbone->forward(images);
+      clean = task->head(f);
+    }
+    Features g = f;
+    auto j = est->forward(f);
+    for (size_t l = 0; l < g.levels.size(); ++l) g.levels[l] = f.levels[l] + j.levels[l];
+    auto loss = task->discrepancy(clean, task->head(g)) - 0.1 * j.levels[0].abs().mean();
+    opt.zero_grad();
+    loss.backward();
+    torch::nn::utils::clip_grad_norm_(est->parameters(), 1.0);
+    opt.step();
+  });
+
+  // A K-point sweep as the worker runs it: clean features computed once, then per point a
+  // distortion, the head and the NRMSE/cosine reduction over every cached batch.
+  torch::NoGradGuard g;
+  std::vector<Features> cached;
+  double backbone_pass = seconds_per_iter(device, 0, 1, [&] {
+    cached.clear();
+    for (int b = 0; b < o.sweep_batches; ++b) cached.push_back(backbone->forward(images));
+  });
+  double head_pass = seconds_per_iter(device, 1, 3, [&] {
+    for (auto& f : cached) task->head(f);
+  });
+  double sweep = seconds_per_iter(device, 0, 1, [&] {
+    for (int b = 0; b < o.sweep_batches; ++b) cached[static_cast<size_t>(b)] = backbone->forward(images);
+    for (int k = 0; k < o.sweep_points; ++k) {
+      for (size_t b = 0; b < cached.size(); ++b) {
+        Features d = cached[b];
+        auto gen = at::detail::createCPUGenerator(static_cast<uint64_t>(k * 1000 + static_cast<int>(b)));
+        for (auto& l : d.levels) l = l + (0.1 * torch::randn(l.sizes(), gen, torch::kFloat)).to(l.device(), l.scalar_type());
+        task->head(d);
+        distortion_strength(cached[b], d);
+      }
+    }
+  });
+  double ideal = backbone_pass + o.sweep_points * head_pass;
+  double ips_infer = double(o.batch) / infer, ips_step = double(o.batch) / step;
+  std::printf("model benchmark: %s %s, %s, batch %lld, %lldx%lld, %s%s, %d threads\n", o.backbone.c_str(),
+              o.backbone_params.dump().c_str(), o.device.c_str(), (long long)o.batch, (long long)o.size,
+              (long long)o.size, o.bf16 ? "bf16" : "fp32", o.channels_last ? ", channels_last" : "",
+              torch::get_num_threads());
+  std::printf("  frozen backbone+head inference: %10.1f img/s\n", ips_infer);
+  std::printf("  FeatJND training step:          %10.1f img/s  (estimator width %d, %d blocks)\n", ips_step,
+              static_cast<int>(o.est_width), static_cast<int>(o.est_blocks));
+  std::printf("  step / inference:               %10.3f\n", ips_step / ips_infer);
+  std::printf("  %d-point sweep over %d batches:   %10.3f s; one backbone pass + %d head passes: %.3f s; ratio %.3f\n",
+              o.sweep_points, o.sweep_batches, sweep, o.sweep_points, ideal, sweep / ideal);
+  std::printf("  (without the feature cache the sweep would cost %.3f s: %.1fx)\n",
+              o.sweep_points * (backbone_pass + head_pass), o.sweep_points * (backbone_pass + head_pass) / sweep);
+}
+
+}  // namespace
+}  // namespace featjnd
+
+int main(int argc, char** argv) {
+  namespace po = boost::program_options;
+  featjnd::ModelBenchOptions o;
+  std::string bp = "{}", tp = "{}", plugin_dir;
+  po::options_description opts(
+      "featjnd-bench-model: inference and FeatJND training-step rates, and the sweep cost ratio");
+  opts.add_options()("help,h", "this help")("backbone", po::value(&o.backbone)->default_value("resnet"), "backbone plugin")(
+      "backbone-params", po::value(&bp)->default_value("{}"), "its parameters (JSON)")(
+      "task", po::value(&o.task)->default_value("classification"), "task plugin")(
+      "task-params", po::value(&tp)->default_value("{}"), "its parameters (JSON)")(
+      "device", po::value(&o.device)->default_value("cpu"), "cpu or cuda:N")(
+      "batch", po::value(&o.batch)->default_value(32), "batch size")(
+      "size", po::value(&o.size)->default_value(224), "image height and width")(
+      "channels", po::value(&o.channels)->default_value(3), "image channels")(
+      "iters", po::value(&o.iters)->default_value(10), "timed iterations")(
+      "warmup", po::value(&o.warmup)->default_value(2), "untimed iterations first")(
+      "estimator-width", po::value(&o.est_width)->default_value(256), "FeatJND estimator width W")(
+      "estimator-blocks", po::value(&o.est_blocks)->default_value(2), "FeatJND estimator residual blocks")(
+      "sweep-points", po::value(&o.sweep_points)->default_value(8), "K")(
+      "sweep-batches", po::value(&o.sweep_batches)->default_value(4), "batches per sweep point")(
+      "bf16", po::bool_switch(&o.bf16), "bfloat16 weights and activations")(
+      "channels-last", po::bool_switch(&o.channels_last), "channels_last memory format")(
+      "plugin-dir", po::value(&plugin_dir), "plugin folder (default: the engine's)");
+  try {
+    po::variables_map vm;
+    po::store(po::parse_command_line(argc, argv, opts), vm);
+    if (vm.count("help")) {
+      std::cout << opts << "\n";
+      return 0;
+    }
+    po::notify(vm);
+    o.backbone_params = nlohmann::json::parse(bp);
+    o.task_params = nlohmann::json::parse(tp);
+    featjnd::PluginRegistry reg;
+    reg.load_dirs(plugin_dir.empty() ? std::vector<std::string>{FEATJND_BUILD_PLUGIN_DIR} : std::vector<std::string>{plugin_dir});
+    if (!reg.errors().empty()) throw std::runtime_error(reg.errors().front());
+    featjnd::run_model_bench(reg, o);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "featjnd-bench-model: error: %s\n", e.what());
+    return 1;
+  }
+  return 0;
+}
