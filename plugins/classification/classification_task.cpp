@@ -144,6 +144,8 @@ class Classification : public Task {
       data->reset(ctx.seed() * 1000 + static_cast<uint64_t>(e));
       int64_t correct = 0, seen = 0;
       while (auto b = data->next()) {
+        // BatchNorm cannot train on one sample at 1×1 resolution: a last batch of one is skipped.
+        if (b->size() < 2) continue;
         // Cosine decay to zero over the whole run.
         double cur = 0.5 * lr * (1.0 + std::cos(M_PI * double(step) / double(total)));
         for (auto& g : opt->param_groups()) g.options().set_lr(cur);

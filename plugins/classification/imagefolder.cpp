@@ -47,9 +47,12 @@ torch::Tensor decode_jpeg(const std::string& path) {
   auto pixels = torch::empty({h, w, cmyk ? 4 : 3}, torch::kUInt8);
   int rc = tjDecompress2(tj, buf.data(), static_cast<unsigned long>(buf.size()), pixels.data_ptr<uint8_t>(), w, 0, h,
                          cmyk ? TJPF_CMYK : TJPF_RGB, TJFLAG_ACCURATEDCT);
-  std::string msg = rc != 0 ? tjGetErrorStr2(tj) : "";
+  // Warnings ("corrupt JPEG data: extraneous bytes", as in a few ImageNet files) keep the image,
+  // as PIL does; only fatal errors fail the run.
+  const bool fatal = rc != 0 && tjGetErrorCode(tj) != TJERR_WARNING;
+  std::string msg = fatal ? tjGetErrorStr2(tj) : "";
   tjDestroy(tj);
-  if (rc != 0) throw std::runtime_error(fmt::format("'{}' could not be decoded: {}", path, msg));
+  if (fatal) throw std::runtime_error(fmt::format("'{}' could not be decoded: {}", path, msg));
   if (cmyk) {  // Adobe's inverted CMYK, as the few such ImageNet files are: RGB = C·K/255 …
     auto f = pixels.to(torch::kFloat);
     auto k = f.select(2, 3).unsqueeze(2);

@@ -3,6 +3,7 @@
 #include <chrono>
 #include <cstdio>
 #include <iostream>
+#include <thread>
 
 #include <boost/program_options.hpp>
 
@@ -204,10 +205,17 @@ int main(int argc, char** argv) {
     po::notify(vm);
     o.backbone_params = nlohmann::json::parse(bp);
     o.task_params = nlohmann::json::parse(tp);
+    if (!o.task_params.contains("channels")) o.task_params["channels"] = o.channels;
+    // As the engine's CPU worker does: every core (LibTorch may start with one thread).
+    if (!std::getenv("OMP_NUM_THREADS"))
+      torch::set_num_threads(static_cast<int>(std::max(1u, std::thread::hardware_concurrency())));
     featjnd::PluginRegistry reg;
     reg.load_dirs(plugin_dir.empty() ? std::vector<std::string>{FEATJND_BUILD_PLUGIN_DIR} : std::vector<std::string>{plugin_dir});
     if (!reg.errors().empty()) throw std::runtime_error(reg.errors().front());
     featjnd::run_model_bench(reg, o);
+  } catch (const c10::Error& e) {
+    std::fprintf(stderr, "featjnd-bench-model: error: %s\n", e.what_without_backtrace());
+    return 1;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "featjnd-bench-model: error: %s\n", e.what());
     return 1;
