@@ -9,7 +9,7 @@ pkgs=(
   nlohmann-json3-dev libsqlite3-dev sqlite3 libfmt-dev doctest-dev
   zlib1g-dev libturbojpeg0-dev
   dataset-fashion-mnist
-  python3 python3-numpy python3-matplotlib
+  python3 python3-numpy python3-matplotlib python3-pil python3-torch python3-torchvision
 )
 missing=()
 for p in "${pkgs[@]}"; do

@@ -2,12 +2,14 @@
 #include <doctest/doctest.h>
 
 #include <cmath>
+#include <cstdlib>
 #include <filesystem>
 #include <unistd.h>
 
 #include <torch/torch.h>
 
 #include "featjnd/components.h"
+#include "featjnd_plugins/safetensors.h"
 #include "plugin_host/plugin_registry.h"
 
 namespace fs = std::filesystem;
@@ -15,7 +17,7 @@ using namespace featjnd;
 
 namespace {
 
-const PluginRegistry& plugins() {
+const PluginRegistry& loaded_plugins() {
   static PluginRegistry reg = [] {
     PluginRegistry r;
     r.load_dirs({FEATJND_BUILD_PLUGIN_DIR});
@@ -26,9 +28,9 @@ const PluginRegistry& plugins() {
 
 template <class T>
 std::unique_ptr<T> make(const std::string& kind, const std::string& name, nlohmann::json params) {
-  const auto* rec = plugins().find(kind, name);
+  const auto* rec = loaded_plugins().find(kind, name);
   REQUIRE(rec);
-  auto c = plugins().create(*rec, PluginRegistry::resolve_params(*rec, params));
+  auto c = loaded_plugins().create(*rec, PluginRegistry::resolve_params(*rec, params));
   auto* t = dynamic_cast<T*>(c.get());
   REQUIRE(t);
   c.release();
@@ -77,11 +79,11 @@ const nlohmann::json kSmallTask = {{"train_samples", 256}, {"eval_samples", 128}
 }  // namespace
 
 TEST_CASE("the paper's plugins load") {
-  REQUIRE(plugins().errors().empty());
+  REQUIRE(loaded_plugins().errors().empty());
   for (auto [kind, name] : {std::pair<const char*, const char*>{"backbone", "resnet"}, {"task", "classification"},
                             {"distortion", "featjnd"}, {"distortion", "gaussian"}, {"distortion", "quant-featjnd"},
                             {"distortion", "quant-random"}, {"distortion", "quant-uniform"}})
-    CHECK_MESSAGE(plugins().find(kind, name), name);
+    CHECK_MESSAGE(loaded_plugins().find(kind, name), name);
 }
 
 TEST_CASE("resnet has torchvision's state-dict keys and shapes") {
@@ -183,5 +185,38 @@ TEST_CASE("FeatJND: only the estimator trains; its map is clamped; quantization 
     auto out = q->apply(smooth, {0, 0}).levels[0];
     double mse = (out - smooth.levels[0]).pow(2).mean().item<double>();
     CHECK_MESSAGE(mse == doctest::Approx(sigma_q * sigma_q).epsilon(0.05), name);
+  }
+}
+
+// Run by the `parity` test (tests/integration/test_parity.sh), which writes the references with
+// torchvision first; without FEATJND_PARITY_DIR there is nothing to compare against.
+TEST_CASE("resnet matches torchvision: layer3, layer4 and logits, weights loaded by name") {
+  const char* dir = std::getenv("FEATJND_PARITY_DIR");
+  if (!dir) {
+    MESSAGE("FEATJND_PARITY_DIR is not set; the parity test runs from tests/integration/test_parity.sh");
+    return;
+  }
+  for (std::string arch : {"resnet18", "resnet50"}) {
+    CAPTURE(arch);
+    auto weights = std::string(dir) + "/" + arch + ".safetensors";
+    auto ref = plugins::SafeTensors::read(std::string(dir) + "/" + arch + "_reference.safetensors");
+    auto rel = [](const torch::Tensor& a, const torch::Tensor& b) {
+      return ((a - b).abs().max() / b.abs().max()).item<double>();
+    };
+    torch::NoGradGuard g;
+    for (std::string split : {"layer4", "layer3"}) {
+      auto b = make<Backbone>("backbone", "resnet", {{"arch", arch}, {"split", split}, {"weights", weights}});
+      auto file = plugins::SafeTensors::read(b->weights_path());
+      auto report = plugins::load_state_dict(b->module(), file, "", true, {"fc."});
+      CHECK(report.missing.empty());
+      b->module().eval();
+      auto f = b->forward(ref.get("input"));
+      CHECK(rel(f.levels[0], ref.get(split)) < 1e-5);
+      auto l4 = b->tail(f).levels[0];
+      CHECK(rel(l4, ref.get("layer4")) < 1e-5);
+      torch::nn::Linear fc(l4.size(1), 1000);
+      plugins::load_state_dict(*fc, file, "fc.", true);
+      CHECK(rel(fc(l4.mean({2, 3})), ref.get("logits")) < 1e-5);
+    }
   }
 }
