@@ -342,15 +342,19 @@ void Store::heartbeat(int64_t run_id) {
   db_->prepare("UPDATE runs SET heartbeat=? WHERE id=?").bind(1, now_seconds()).bind(2, run_id).run();
 }
 
-void Store::insert_metrics(const std::vector<MetricRow>& rows) {
-  if (rows.empty()) return;
-  sql::Transaction tx(*db_);
+void Store::write_metric_rows(const std::vector<MetricRow>& rows) {
   auto st = db_->prepare("INSERT INTO metrics(run_id, key, value, step, timestamp) VALUES (?,?,?,?,?)");
   for (auto& r : rows) {
     st.bind(1, r.run_id).bind(2, r.key).bind(3, r.value).bind(4, r.step).bind(5, r.timestamp);
     st.run();
     st.reset();
   }
+}
+
+void Store::insert_metrics(const std::vector<MetricRow>& rows) {
+  if (rows.empty()) return;
+  sql::Transaction tx(*db_);
+  write_metric_rows(rows);
   tx.commit();
 }
 
@@ -379,12 +383,7 @@ std::map<std::string, std::string> Store::artifacts_of(int64_t run_id) {
 
 void Store::finish(int64_t run_id, const std::vector<MetricRow>& rows) {
   sql::Transaction tx(*db_);
-  auto st = db_->prepare("INSERT INTO metrics(run_id, key, value, step, timestamp) VALUES (?,?,?,?,?)");
-  for (auto& r : rows) {
-    st.bind(1, r.run_id).bind(2, r.key).bind(3, r.value).bind(4, r.step).bind(5, r.timestamp);
-    st.run();
-    st.reset();
-  }
+  write_metric_rows(rows);
   double t = now_seconds();
   db_->prepare("UPDATE runs SET status='finished', end_time=?, heartbeat=?, error=NULL WHERE id=?")
       .bind(1, t).bind(2, t).bind(3, run_id).run();

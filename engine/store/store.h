@@ -88,6 +88,7 @@ class Store {
 
  private:
   void migrate();
+  void write_metric_rows(const std::vector<MetricRow>& rows);  // inside the caller's transaction
   std::string path_;
   std::unique_ptr<sql::Database> db_;
 };

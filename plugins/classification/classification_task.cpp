@@ -113,12 +113,14 @@ class Classification : public Task {
     return classification::make_imagefolder(o, split, info);
   }
 
-  // torchvision classifier weights: backbone keys at the top level, the head's under "fc.".
+  // torchvision classifier weights: backbone keys at the top level, the classifier's under the
+  // backbone's classifier prefix ("fc." for ResNets, "head." for Swin), loaded into our `fc`.
   void load_weights(Backbone& backbone) {
     auto file = plugins::SafeTensors::read(backbone.weights_path());
     bool strict = backbone.weights_strict();
-    auto b = plugins::load_state_dict(backbone.module(), file, "", strict, {"fc."});
-    auto h = plugins::load_state_dict(*head_, file, "", false);
+    const auto prefix = backbone.classifier_prefix();
+    auto b = plugins::load_state_dict(backbone.module(), file, "", strict, {prefix});
+    auto h = plugins::load_state_dict(*head_->fc, file, prefix, false);
     if (!h.missing.empty()) throw std::runtime_error(fmt::format("weights: missing key '{}'", h.missing.front()));
     for (auto& k : b.missing) std::fprintf(stderr, "weights: missing key '%s' (strict: false)\n", k.c_str());
     for (auto& k : b.unexpected) std::fprintf(stderr, "weights: unexpected key '%s' (strict: false)\n", k.c_str());

@@ -4,9 +4,9 @@ source "$(dirname "$0")/lib.sh"
 cd "$TMP"
 for spec in fig4_classification fig8_alpha fig10_quant_classification; do
   out=$("$ENGINE" run "$SOURCE_DIR/experiments/$spec.json" --dry-run) || fail "$spec does not validate"
-  contains "$out" "3 prepare"
+  contains "$out" "6 prepare"
   expect_error "does not exist" "$ENGINE" run "$SOURCE_DIR/experiments/$spec.json" --devices cpu
-  grep -qE "weights/resnet(18|34|50).safetensors|data/imagenet" "$TMP/err" || { cat "$TMP/err"; fail "$spec: the error does not name the path"; }
+  grep -qE "weights/(resnet(18|34|50)|swin_[tsb]).safetensors|data/imagenet" "$TMP/err" || { cat "$TMP/err"; fail "$spec: the error does not name the path"; }
   [[ ! -e results ]] || fail "$spec wrote results although its inputs are missing"
 done
 out=$("$ENGINE" run "$SOURCE_DIR/experiments/quickstart.json" --dry-run)

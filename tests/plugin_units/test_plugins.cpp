@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <unistd.h>
 
 #include <torch/torch.h>
@@ -218,5 +219,43 @@ TEST_CASE("resnet matches torchvision: layer3, layer4 and logits, weights loaded
       plugins::load_state_dict(*fc, file, "fc.", true);
       CHECK(rel(fc(l4.mean({2, 3})), ref.get("logits")) < 1e-5);
     }
+  }
+}
+
+TEST_CASE("swin matches torchvision: features after the final norm and logits; T/S/B key sets") {
+  const char* dir = std::getenv("FEATJND_PARITY_DIR");
+  if (!dir) {
+    MESSAGE("FEATJND_PARITY_DIR is not set; the parity test runs from tests/integration/test_parity.sh");
+    return;
+  }
+  torch::NoGradGuard g;
+  auto b = make<Backbone>("backbone", "swin",
+                          {{"arch", "custom"}, {"embed_dim", 24}, {"depths", {2, 2, 2, 2}}, {"num_heads", {1, 2, 3, 4}},
+                           {"weights", std::string(dir) + "/swin_custom.safetensors"}});
+  auto file = plugins::SafeTensors::read(b->weights_path());
+  CHECK(b->classifier_prefix() == "head.");
+  auto report = plugins::load_state_dict(b->module(), file, "", true, {"head."});
+  CHECK(report.missing.empty());
+  b->module().eval();
+  auto ref = plugins::SafeTensors::read(std::string(dir) + "/swin_custom_reference.safetensors");
+  auto f = b->forward(ref.get("input")).levels[0];
+  auto rel = [](const torch::Tensor& a, const torch::Tensor& r) { return ((a - r).abs().max() / r.abs().max()).item<double>(); };
+  CHECK(rel(f, ref.get("features")) < 1e-5);
+  torch::nn::Linear fc(f.size(1), 10);
+  plugins::load_state_dict(*fc, file, "head.", true);
+  CHECK(rel(fc(f.mean({2, 3})), ref.get("logits")) < 1e-5);
+
+  std::ifstream in(std::string(dir) + "/swin_manifest.json");
+  auto manifest = nlohmann::json::parse(in);
+  for (std::string arch : {"swin_t", "swin_s", "swin_b"}) {
+    CAPTURE(arch);
+    auto m = make<Backbone>("backbone", "swin", {{"arch", arch}});
+    std::map<std::string, std::vector<int64_t>> ours;
+    for (auto& p : m->module().named_parameters()) ours[p.key()] = p.value().sizes().vec();
+    for (auto& p : m->module().named_buffers()) ours[p.key()] = p.value().sizes().vec();
+    std::map<std::string, std::vector<int64_t>> theirs;
+    for (auto it = manifest[arch].begin(); it != manifest[arch].end(); ++it) theirs[it.key()] = it.value().get<std::vector<int64_t>>();
+    CHECK(ours == theirs);
+    if (arch == "swin_t") CHECK(m->forward(torch::zeros({1, 3, 224, 224})).levels[0].sizes() == torch::IntArrayRef({1, 768, 7, 7}));
   }
 }

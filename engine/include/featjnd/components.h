@@ -72,6 +72,8 @@ class Backbone : public Component {
   // state-dict names) that the task's prepare stage loads instead of training; empty: none.
   virtual std::string weights_path() const { return {}; }
   virtual bool weights_strict() const { return true; }
+  // Where a classifier's head sits in such a file: torchvision ResNets "fc.", Swin "head.".
+  virtual std::string classifier_prefix() const { return "fc."; }
 };
 
 class DataSource {
