@@ -131,6 +131,17 @@ class ResNetBackbone : public featjnd::Backbone {
     return {{x}, {split_layer3_ ? "layer3" : "layer4"}};
   }
 
+  featjnd::Features forward_stages(const torch::Tensor& images) override {
+    featjnd::Features f;
+    auto x = net_->stem(images);
+    for (size_t i = 0; i < 4; ++i) {
+      x = net_->layers[i]->forward(x);
+      f.levels.push_back(x);
+      f.names.push_back("layer" + std::to_string(i + 1));
+    }
+    return f;
+  }
+
   featjnd::Features tail(const featjnd::Features& f) override {
     if (!split_layer3_) return f;
     return {{net_->layers[3]->forward(f.levels.at(0))}, {"layer4"}};

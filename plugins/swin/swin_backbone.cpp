@@ -184,11 +184,14 @@ struct SwinImpl : torch::nn::Module {
         if (l->bias.defined()) torch::nn::init::zeros_(l->bias);
       }
   }
-  torch::Tensor forward(const torch::Tensor& images) {
+  // The final norm's output as B×C×H×W; `stage_outputs` (if given) receives every stage's output
+  // before its patch merging, B×C×H×W (strides 4 to 32).
+  torch::Tensor forward(const torch::Tensor& images, std::vector<torch::Tensor>* stage_outputs = nullptr) {
     auto x = features[0]->as<PatchEmbed>()->forward(images);
     for (size_t i = 1; i < features->size(); ++i) {
       if (auto* stage = features[i]->as<torch::nn::ModuleList>()) {
         for (auto& b : *stage) x = b->as<SwinBlock>()->forward(x);
+        if (stage_outputs) stage_outputs->push_back(x.permute({0, 3, 1, 2}));
       } else {
         x = features[i]->as<PatchMerging>()->forward(x);
       }
@@ -231,6 +234,13 @@ class SwinBackbone : public featjnd::Backbone {
       : net_(config_of(p)), weights_(p.text("weights")), strict_(p.flag("strict")) {}
   torch::nn::Module& module() override { return *net_; }
   featjnd::Features forward(const torch::Tensor& images) override { return {{net_->forward(images)}, {"norm"}}; }
+  // Raw stage outputs; the per-output norms of mmdetection's Swin belong to its FPN neck.
+  featjnd::Features forward_stages(const torch::Tensor& images) override {
+    featjnd::Features f;
+    net_->forward(images, &f.levels);
+    for (size_t i = 0; i < f.levels.size(); ++i) f.names.push_back("stage" + std::to_string(i));
+    return f;
+  }
   std::string weights_path() const override { return weights_; }
   bool weights_strict() const override { return strict_; }
   std::string classifier_prefix() const override { return "head."; }

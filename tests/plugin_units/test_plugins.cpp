@@ -259,3 +259,59 @@ TEST_CASE("swin matches torchvision: features after the final norm and logits; T
     if (arch == "swin_t") CHECK(m->forward(torch::zeros({1, 3, 224, 224})).levels[0].sizes() == torch::IntArrayRef({1, 768, 7, 7}));
   }
 }
+
+TEST_CASE("pvt_v2 matches timm (shared fixture): four stages and logits; b1/b2/b3 key sets") {
+  const std::string dir = FEATJND_SHARED_FIXTURES "/pvt_v2";
+  if (!fs::exists(dir + "/pvt_v2_tiny.safetensors")) {
+    MESSAGE("no shared PVTv2 fixture at " << dir);
+    return;
+  }
+  torch::NoGradGuard g;
+  auto fix = plugins::SafeTensors::read(dir + "/pvt_v2_tiny.safetensors");
+  auto b = make<Backbone>("backbone", "pvt_v2",
+                          {{"arch", "custom"}, {"depths", {1, 2, 1, 1}}, {"embed_dims", {16, 32, 48, 64}},
+                           {"num_heads", {1, 2, 3, 4}}, {"mlp_ratios", {8, 8, 4, 4}}});
+  auto report = plugins::load_state_dict(b->module(), fix, "weight.", true, {"weight.head."});
+  CHECK(report.missing.empty());
+  b->module().eval();
+  auto rel = [](const torch::Tensor& a, const torch::Tensor& r) { return ((a - r).abs().max() / r.abs().max()).item<double>(); };
+  auto stages = b->forward_stages(fix.get("input"));
+  REQUIRE(stages.levels.size() == 4);
+  for (int i = 0; i < 4; ++i) {
+    CAPTURE(i);
+    CHECK(rel(stages.levels[static_cast<size_t>(i)], fix.get("stage" + std::to_string(i))) < 1e-5);
+  }
+  auto f = b->forward(fix.get("input")).levels[0];
+  torch::nn::Linear head(f.size(1), 10);
+  plugins::load_state_dict(*head, fix, "weight.head.", true);
+  CHECK(rel(head(f.mean({2, 3})), fix.get("logits")) < 1e-5);
+
+  std::ifstream in(dir + "/pvt_v2_manifest.json");
+  auto manifest = nlohmann::json::parse(in);
+  for (std::string arch : {"pvt_v2_b1", "pvt_v2_b2", "pvt_v2_b3"}) {
+    CAPTURE(arch);
+    auto m = make<Backbone>("backbone", "pvt_v2", {{"arch", arch}});
+    std::map<std::string, std::vector<int64_t>> ours, theirs;
+    for (auto& p : m->module().named_parameters()) ours[p.key()] = p.value().sizes().vec();
+    for (auto& p : m->module().named_buffers()) ours[p.key()] = p.value().sizes().vec();
+    int64_t count = 0;
+    for (auto& kv : manifest[arch]["state_dict"]) {
+      auto key = kv[0].get<std::string>();
+      if (key.rfind("head.", 0) == 0) continue;
+      theirs[key] = kv[1].get<std::vector<int64_t>>();
+    }
+    CHECK(ours == theirs);
+    for (auto& p : m->module().parameters()) count += p.numel();
+    CHECK(count == manifest[arch]["params"].get<int64_t>() - 512 * 1000 - 1000);
+  }
+}
+
+TEST_CASE("resnet exposes its four stage outputs") {
+  auto b = make<Backbone>("backbone", "resnet", {{"arch", "resnet18"}});
+  b->module().eval();
+  torch::NoGradGuard g;
+  auto s = b->forward_stages(torch::zeros({1, 3, 224, 224}));
+  REQUIRE(s.levels.size() == 4);
+  CHECK(s.levels[0].sizes() == torch::IntArrayRef({1, 64, 56, 56}));
+  CHECK(s.levels[3].sizes() == torch::IntArrayRef({1, 512, 7, 7}));
+}

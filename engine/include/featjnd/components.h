@@ -10,6 +10,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -74,6 +75,11 @@ class Backbone : public Component {
   virtual bool weights_strict() const { return true; }
   // Where a classifier's head sits in such a file: torchvision ResNets "fc.", Swin "head.".
   virtual std::string classifier_prefix() const { return "fc."; }
+  // Every stage's output (B×C×H×W, strides 4 to 32), what an FPN neck consumes.
+  virtual Features forward_stages(const torch::Tensor& images) {
+    (void)images;
+    throw std::runtime_error("this backbone does not expose its stage outputs");
+  }
 };
 
 class DataSource {
