@@ -315,3 +315,26 @@ TEST_CASE("resnet exposes its four stage outputs") {
   CHECK(s.levels[0].sizes() == torch::IntArrayRef({1, 64, 56, 56}));
   CHECK(s.levels[3].sizes() == torch::IntArrayRef({1, 512, 7, 7}));
 }
+
+TEST_CASE("resnet50 + FPN matches torchvision's FeaturePyramidNetwork: five levels") {
+  const char* dir = std::getenv("FEATJND_PARITY_DIR");
+  if (!dir) {
+    MESSAGE("FEATJND_PARITY_DIR is not set; the parity test runs from tests/integration/test_parity.sh");
+    return;
+  }
+  torch::NoGradGuard g;
+  auto b = make<Backbone>("backbone", "resnet", {{"arch", "resnet50"}, {"neck", "fpn"}});
+  auto file = plugins::SafeTensors::read(std::string(dir) + "/resnet50_fpn.safetensors");
+  auto report = plugins::load_state_dict(b->module(), file, "", true, {"fc."});
+  CHECK(report.missing.empty());
+  b->module().eval();
+  auto ref = plugins::SafeTensors::read(std::string(dir) + "/resnet50_fpn_reference.safetensors");
+  auto f = b->forward(ref.get("input"));
+  REQUIRE(f.levels.size() == 5);
+  CHECK(f.names == std::vector<std::string>{"0", "1", "2", "3", "pool"});
+  auto rel = [](const torch::Tensor& a, const torch::Tensor& r) { return ((a - r).abs().max() / r.abs().max()).item<double>(); };
+  for (size_t i = 0; i < 5; ++i) {
+    CAPTURE(f.names[i]);
+    CHECK(rel(f.levels[i], ref.get("level." + f.names[i])) < 1e-5);
+  }
+}
