@@ -58,9 +58,21 @@ def mean_std(values):
     return statistics.fmean(values), (statistics.stdev(values) if len(values) > 1 else 0.0)
 
 
-def save(fig, outdir, name):
+def finish(plt, fig, ax, outdir, name, xlabel, ylabel, title, xlog=False, ylog=False):
+    """Labels, legend and grid; the figure written as PNG and PDF, then closed."""
+    if xlog:
+        ax.set_xscale("log")
+    if ylog:
+        ax.set_yscale("log")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
     for ext in ("png", "pdf"):
         fig.savefig(os.path.join(outdir, f"{name}.{ext}"), dpi=150, bbox_inches="tight")
+    plt.close(fig)
+    return name
 
 
 def main():
@@ -120,15 +132,8 @@ def main():
                 ax.plot(x, [100 * v for v in y], style.get(mode, "-o"), label=f"{label_of.get(mode, mode)}, λ={lam}")
             if not math.isnan(clean):
                 ax.axhline(100 * clean, color="k", lw=0.8, ls="--", label="clean")
-            ax.set_xscale("log")
-            ax.set_xlabel("NRMSE  ‖F′ − F‖ / ‖F‖")
-            ax.set_ylabel("top-1 accuracy (%)")
-            ax.set_title(f"Top-1 vs distortion strength — {title}")
-            ax.legend(fontsize=8)
-            ax.grid(alpha=0.3)
-            save(fig, outdir, f"fig4_{slug}")
-            written.append(f"fig4_{slug}")
-            plt.close(fig)
+            written.append(finish(plt, fig, ax, outdir, f"fig4_{slug}", "NRMSE  ‖F′ − F‖ / ‖F‖", "top-1 accuracy (%)",
+                                  f"Top-1 vs distortion strength — {title}", xlog=True))
 
         # Fig. 8: drop against alpha
         adaptive = {k: v for k, v in fj.items() if k[1] == "adaptive"}
@@ -138,15 +143,8 @@ def main():
                 pts = sorted((r["params"]["alpha"], 100 * (clean - r["m"]["top1"])) for r in rr)
                 ax.plot([p[0] for p in pts], [p[1] for p in pts], "-o", label=f"FeatJND, λ={lam}")
             ax.axvline(1.0, color="k", lw=0.8, ls=":")
-            ax.set_xscale("log")
-            ax.set_xlabel("α (distortion F + α·J)")
-            ax.set_ylabel("top-1 drop from clean (points)")
-            ax.set_title(f"Calibration — {title}")
-            ax.legend(fontsize=8)
-            ax.grid(alpha=0.3)
-            save(fig, outdir, f"fig8_{slug}")
-            written.append(f"fig8_{slug}")
-            plt.close(fig)
+            written.append(finish(plt, fig, ax, outdir, f"fig8_{slug}", "α (distortion F + α·J)",
+                                  "top-1 drop from clean (points)", f"Calibration — {title}", xlog=True))
 
         # Fig. 10: quantization
         quant = collections.defaultdict(lambda: collections.defaultdict(list))
@@ -164,15 +162,8 @@ def main():
                 ms = [mean_std(quant[q][x]) for x in xs]
                 ax.errorbar(xs, [100 * m for m, _ in ms], yerr=[100 * s for _, s in ms], fmt="-o", capsize=3,
                             label=names[q])
-            ax.set_xscale("log")
-            ax.set_xlabel("noise budget σ_q")
-            ax.set_ylabel("top-1 accuracy (%)")
-            ax.set_title(f"Token-wise quantization — {title}")
-            ax.legend(fontsize=8)
-            ax.grid(alpha=0.3)
-            save(fig, outdir, f"fig10_{slug}")
-            written.append(f"fig10_{slug}")
-            plt.close(fig)
+            written.append(finish(plt, fig, ax, outdir, f"fig10_{slug}", "noise budget σ_q", "top-1 accuracy (%)",
+                                  f"Token-wise quantization — {title}", xlog=True))
 
         # Figs. 12–13: cosine similarity as a budget axis
         if g_pts or adaptive:
@@ -184,16 +175,9 @@ def main():
                 for (lam, _), rr in sorted(adaptive.items(), key=lambda kv: str(kv[0][0])):
                     x, y = curve("cosine", rr, ykey)
                     ax.plot(x, [100 * v for v in y] if ykey == "top1" else y, "-o", label=f"FeatJND, λ={lam}")
-                ax.set_xlabel("cosine similarity (F, F′)")
-                ax.set_ylabel(ylabel)
-                if ykey == "nrmse":
-                    ax.set_yscale("log")
-                ax.set_title(f"{ylabel.split(' (')[0]} vs cosine similarity — {title}")
-                ax.legend(fontsize=8)
-                ax.grid(alpha=0.3)
-                save(fig, outdir, f"fig{num}_{slug}")
-                written.append(f"fig{num}_{slug}")
-                plt.close(fig)
+                written.append(finish(plt, fig, ax, outdir, f"fig{num}_{slug}", "cosine similarity (F, F′)", ylabel,
+                                      f"{ylabel.split(' (')[0]} vs cosine similarity — {title}",
+                                      ylog=(ykey == "nrmse")))
     print(f"wrote {len(written)} figures (PNG and PDF) to {outdir}: " + ", ".join(written))
 
 

@@ -74,6 +74,11 @@ bool same(const std::map<std::string, torch::Tensor>& a, const std::map<std::str
   return true;
 }
 
+// max |a − r| / max |r|: the parity tests' relative difference.
+double rel_diff(const torch::Tensor& a, const torch::Tensor& r) {
+  return ((a - r).abs().max() / r.abs().max()).item<double>();
+}
+
 const nlohmann::json kSmallResnet = {{"arch", "resnet18"}, {"width", 4}, {"stem", "small"}, {"in_channels", 1}};
 const nlohmann::json kSmallTask = {{"train_samples", 256}, {"eval_samples", 128}, {"batch_size", 64}, {"epochs", 1}};
 
@@ -201,9 +206,7 @@ TEST_CASE("resnet matches torchvision: layer3, layer4 and logits, weights loaded
     CAPTURE(arch);
     auto weights = std::string(dir) + "/" + arch + ".safetensors";
     auto ref = plugins::SafeTensors::read(std::string(dir) + "/" + arch + "_reference.safetensors");
-    auto rel = [](const torch::Tensor& a, const torch::Tensor& b) {
-      return ((a - b).abs().max() / b.abs().max()).item<double>();
-    };
+    const auto rel = rel_diff;
     torch::NoGradGuard g;
     for (std::string split : {"layer4", "layer3"}) {
       auto b = make<Backbone>("backbone", "resnet", {{"arch", arch}, {"split", split}, {"weights", weights}});
@@ -239,7 +242,7 @@ TEST_CASE("swin matches torchvision: features after the final norm and logits; T
   b->module().eval();
   auto ref = plugins::SafeTensors::read(std::string(dir) + "/swin_custom_reference.safetensors");
   auto f = b->forward(ref.get("input")).levels[0];
-  auto rel = [](const torch::Tensor& a, const torch::Tensor& r) { return ((a - r).abs().max() / r.abs().max()).item<double>(); };
+  const auto rel = rel_diff;
   CHECK(rel(f, ref.get("features")) < 1e-5);
   torch::nn::Linear fc(f.size(1), 10);
   plugins::load_state_dict(*fc, file, "head.", true);
@@ -274,7 +277,7 @@ TEST_CASE("pvt_v2 matches timm (shared fixture): four stages and logits; b1/b2/b
   auto report = plugins::load_state_dict(b->module(), fix, "weight.", true, {"weight.head."});
   CHECK(report.missing.empty());
   b->module().eval();
-  auto rel = [](const torch::Tensor& a, const torch::Tensor& r) { return ((a - r).abs().max() / r.abs().max()).item<double>(); };
+  const auto rel = rel_diff;
   auto stages = b->forward_stages(fix.get("input"));
   REQUIRE(stages.levels.size() == 4);
   for (int i = 0; i < 4; ++i) {
@@ -332,7 +335,7 @@ TEST_CASE("resnet50 + FPN matches torchvision's FeaturePyramidNetwork: five leve
   auto f = b->forward(ref.get("input"));
   REQUIRE(f.levels.size() == 5);
   CHECK(f.names == std::vector<std::string>{"0", "1", "2", "3", "pool"});
-  auto rel = [](const torch::Tensor& a, const torch::Tensor& r) { return ((a - r).abs().max() / r.abs().max()).item<double>(); };
+  const auto rel = rel_diff;
   for (size_t i = 0; i < 5; ++i) {
     CAPTURE(f.names[i]);
     CHECK(rel(f.levels[i], ref.get("level." + f.names[i])) < 1e-5);
