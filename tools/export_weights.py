@@ -1,13 +1,28 @@
 #!/usr/bin/python3
-"""Export torchvision classifier weights to safetensors, the format featjnd-engine loads.
+"""Export checkpoints to safetensors with the engine's parameter names.
 
-The keys are the model's own state-dict keys (conv1.weight, layer1.0.bn1.running_mean, fc.bias,
-...), which are also the engine's module names, so nothing is renamed.
+The engine's modules carry torchvision's names (ResNet, Swin, Mask R-CNN) and timm's (PVTv2), so
+those checkpoints export unchanged; mmdetection's Mask R-CNN checkpoints (the paper's Swin-T/S and
+PVTv2-b1/b2/b3 detectors) are translated key by key, documented in mmdet_swin_key / mmdet_pvt_v2_key.
 
-  # the paper's ImageNet weights (needs internet once, or a downloaded .pth via --checkpoint)
+  # torchvision (needs internet once, or a downloaded .pth via --checkpoint)
   tools/export_weights.py --model resnet50 --weights DEFAULT --out weights/resnet50.safetensors
+  tools/export_weights.py --model swin_t --weights DEFAULT --out weights/swin_t.safetensors
+  tools/export_weights.py --model maskrcnn_resnet50_fpn --weights DEFAULT --out weights/maskrcnn_r50.safetensors
+  # timm (when timm is installed)
+  tools/export_weights.py --timm pvt_v2_b2 --out weights/pvt_v2_b2.safetensors
+  # mmdetection Mask R-CNN checkpoints (a downloaded .pth; mmdetection itself is not needed)
+  tools/export_weights.py --mmdet mask_rcnn_swin-t-p4-w7_fpn_1x_coco.pth --arch swin --out weights/mrcnn_swin_t.safetensors
+  tools/export_weights.py --mmdet mask-rcnn_pvt-v2-b2_fpn_1x_coco.pth --arch pvt_v2 --out weights/mrcnn_pvt_v2_b2.safetensors
   # random initialisation with a fixed seed (test fixtures)
   tools/export_weights.py --model resnet18 --weights random --seed 0 --out r18.safetensors
+
+Mask R-CNN layout: the backbone's keys at the top level (torchvision's backbone.body.* -> *, and for
+mmdetection backbone.* -> the torchvision/timm name), the FPN under fpn.* (torchvision) or neck.*
+(mmdetection), and the detection heads under their own checkpoint's names (rpn.*, roi_heads.* for
+torchvision; rpn_head.*, roi_head.* for mmdetection), read by the detection task plugin.
+torchvision's FrozenBatchNorm2d has no num_batches_tracked; a zero is written for each, as
+BatchNorm2d expects one.
 
 Uses Debian's python3-torch and python3-torchvision; the format is written directly (an 8-byte
 little-endian header length, a JSON header, raw little-endian tensor data).
@@ -15,6 +30,7 @@ little-endian header length, a JSON header, raw little-endian tensor data).
 import argparse
 import json
 import os
+import re
 import struct
 import sys
 
@@ -50,35 +66,171 @@ def write_safetensors(path, tensors, metadata=None):
     os.replace(tmp, path)
 
 
+
+# ---- mmdetection -> engine names -------------------------------------------------------------
+
+def unfold_to_concat_order(w, axis):
+    """mmdetection's PatchMerging gathers each 2x2 neighbourhood with nn.Unfold: channel c*4 + k,
+    k over (0,0), (0,1), (1,0), (1,1). torchvision and the official Swin concatenate x0 (0::2,
+    0::2), x1 (1::2, 0::2), x2 (0::2, 1::2), x3 (1::2, 1::2): channel k*C + c. Undo the first."""
+    import torch
+    if axis == 1:  # reduction.weight: (out, 4C)
+        out, n = w.shape
+        return w.reshape(out, n // 4, 4)[:, :, [0, 2, 1, 3]].transpose(1, 2).reshape(out, n)
+    n = w.shape[0]  # norm.weight / norm.bias: (4C,)
+    return w.reshape(n // 4, 4)[:, [0, 2, 1, 3]].transpose(0, 1).reshape(n)
+
+
+def mmdet_swin_key(k, v):
+    """backbone.* of mmdetection's SwinTransformer -> torchvision's swin_* names (features.*)."""
+    m = re.match(r"patch_embed\.(projection|norm)\.(.+)", k)
+    if m:
+        return f"features.0.{0 if m.group(1) == 'projection' else 2}.{m.group(2)}", v
+    m = re.match(r"stages\.(\d+)\.downsample\.(reduction|norm)\.(.+)", k)
+    if m:
+        s, part, rest = int(m.group(1)), m.group(2), m.group(3)
+        return f"features.{2 * s + 2}.{part}.{rest}", unfold_to_concat_order(v, 1 if part == "reduction" else 0)
+    m = re.match(r"stages\.(\d+)\.blocks\.(\d+)\.(.+)", k)
+    if m:
+        s, b, rest = int(m.group(1)), m.group(2), m.group(3)
+        rest = rest.replace("attn.w_msa.", "attn.").replace("ffn.layers.0.0.", "mlp.0.").replace("ffn.layers.1.", "mlp.3.")
+        return f"features.{2 * s + 1}.{b}.{rest}", v
+    if re.match(r"norm\d\.", k):  # the per-output norms of the detection backbone keep their names
+        return k, v
+    raise KeyError(k)
+
+
+def mmdet_pvt_v2_key(k, v, state):
+    """backbone.* of mmdetection's PyramidVisionTransformerV2 -> timm's pvt_v2 names. Returns a
+    list of (key, value): mmdetection's nn.MultiheadAttention holds q, k and v in one in_proj,
+    timm splits it into q and kv; its FFN uses 1x1 convs where timm has Linear layers."""
+    m = re.match(r"layers\.(\d+)\.0\.(projection|norm)\.(.+)", k)
+    if m:
+        i, part, rest = int(m.group(1)), "proj" if m.group(2) == "projection" else "norm", m.group(3)
+        return [(f"patch_embed.{part}.{rest}" if i == 0 else f"stages.{i}.downsample.{part}.{rest}", v)]
+    m = re.match(r"layers\.(\d+)\.2\.(.+)", k)
+    if m:
+        return [(f"stages.{m.group(1)}.norm.{m.group(2)}", v)]
+    m = re.match(r"layers\.(\d+)\.1\.(\d+)\.(.+)", k)
+    if not m:
+        raise KeyError(k)
+    base, rest = f"stages.{m.group(1)}.blocks.{m.group(2)}.", m.group(3)
+    if rest.startswith("attn.attn.in_proj_"):
+        kind = rest[len("attn.attn.in_proj_"):]  # weight | bias
+        c = v.shape[0] // 3
+        return [(base + f"attn.q.{kind}", v[:c]), (base + f"attn.kv.{kind}", v[c:])]
+    if rest.startswith("attn.attn.out_proj."):
+        return [(base + "attn.proj." + rest[len("attn.attn.out_proj."):], v)]
+    m2 = re.match(r"ffn\.layers\.(\d)\.(.+)", rest)
+    if m2:
+        name = {"0": "mlp.fc1", "1": "mlp.dwconv", "4": "mlp.fc2"}[m2.group(1)]
+        if name != "mlp.dwconv" and m2.group(2) == "weight":
+            v = v.reshape(v.shape[0], v.shape[1])  # 1x1 conv -> Linear
+        return [(base + f"{name}.{m2.group(2)}", v)]
+    return [(base + rest, v)]  # norm1, norm2, attn.sr, attn.norm
+
+
+def from_mmdet(state, arch):
+    out = {}
+    for k, v in state.items():
+        if k.startswith("backbone."):
+            k = k[len("backbone."):]
+            if arch == "swin":
+                pairs = [mmdet_swin_key(k, v)]
+            else:
+                pairs = mmdet_pvt_v2_key(k, v, state)
+            for nk, nv in pairs:
+                out[nk] = nv.contiguous()
+        else:  # neck.*, rpn_head.*, roi_head.*: mmdetection's names
+            out[k] = v
+    return out
+
+
+def from_torchvision_maskrcnn(state):
+    out = {}
+    for k, v in state.items():
+        if k.startswith("backbone.body."):
+            k = k[len("backbone.body."):]
+        elif k.startswith("backbone.fpn."):
+            k = "fpn." + k[len("backbone.fpn."):]
+        out[k] = v
+    import torch
+    for k in list(out):  # FrozenBatchNorm2d -> BatchNorm2d
+        if k.endswith(".running_var") and k[:-len("running_var")] + "num_batches_tracked" not in out:
+            out[k[:-len("running_var")] + "num_batches_tracked"] = torch.zeros((), dtype=torch.int64)
+    return out
+
+
+def load_checkpoint(path):
+    import torch
+    try:
+        ckpt = torch.load(path, map_location="cpu")
+    except Exception as e:  # noqa: BLE001 - one clear line, whatever torch raised
+        raise SystemExit(f"export_weights: cannot read checkpoint {path}: {e}")
+    for key in ("state_dict", "model"):
+        if isinstance(ckpt, dict) and key in ckpt and isinstance(ckpt[key], dict):
+            ckpt = ckpt[key]
+    if not isinstance(ckpt, dict):
+        raise SystemExit(f"export_weights: {path} holds no state dict")
+    return ckpt
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--model", required=True, help="torchvision model name: resnet18, resnet34, resnet50, swin_t, ...")
+    src = ap.add_mutually_exclusive_group(required=True)
+    src.add_argument("--model", help="torchvision model: resnet18/34/50, swin_t/s/b, maskrcnn_resnet50_fpn, ...")
+    src.add_argument("--timm", help="timm model: pvt_v2_b1, pvt_v2_b2, pvt_v2_b3 (needs timm)")
+    src.add_argument("--mmdet", help="an mmdetection Mask R-CNN checkpoint (.pth) to translate; see --arch")
+    ap.add_argument("--arch", choices=["swin", "pvt_v2"], help="backbone of the --mmdet checkpoint")
     ap.add_argument("--weights", default="DEFAULT",
-                    help="DEFAULT (torchvision's pretrained weights), a weights enum name, or 'random'")
-    ap.add_argument("--checkpoint", help="a torchvision .pth state dict to load instead of downloading")
+                    help="DEFAULT (pretrained weights), a torchvision weights enum name, or 'random'")
+    ap.add_argument("--checkpoint", help="a .pth state dict to load instead of downloading (--model, --timm)")
     ap.add_argument("--seed", type=int, default=0, help="seed for --weights random")
     ap.add_argument("--out", required=True)
     args = ap.parse_args()
 
     import torch
-    import torchvision
-
     torch.manual_seed(args.seed)
-    try:
-        builder = getattr(torchvision.models, args.model)
-    except AttributeError:
-        raise SystemExit(f"export_weights: torchvision has no model '{args.model}'")
-    if args.checkpoint:
-        model = builder(weights=None)
-        model.load_state_dict(torch.load(args.checkpoint, map_location="cpu"))
-    elif args.weights == "random":
-        model = builder(weights=None)
+    if args.mmdet:
+        if not args.arch:
+            raise SystemExit("export_weights: --mmdet needs --arch swin|pvt_v2")
+        try:
+            state = from_mmdet(load_checkpoint(args.mmdet), args.arch)
+        except KeyError as e:
+            raise SystemExit(f"export_weights: {args.mmdet}: unknown {args.arch} backbone key backbone.{e.args[0]}")
+        source = f"mmdetection {args.arch} Mask R-CNN {os.path.basename(args.mmdet)}"
+    elif args.timm:
+        try:
+            import timm
+        except ImportError:
+            raise SystemExit("export_weights: --timm needs the timm package (pip install timm where PyPI is reachable)")
+        pretrained = args.weights != "random" and not args.checkpoint
+        model = timm.create_model(args.timm, pretrained=pretrained)
+        if args.checkpoint:
+            model.load_state_dict(load_checkpoint(args.checkpoint))
+        state = model.state_dict()
+        source = f"timm {timm.__version__} {args.timm}"
     else:
-        model = builder(weights=args.weights)
-    state = model.state_dict()
-    write_safetensors(args.out, state, {"source": f"torchvision {torchvision.__version__} {args.model}",
-                                        "weights": args.checkpoint or args.weights})
-    print(f"{args.out}: {len(state)} tensors from torchvision {args.model} ({args.checkpoint or args.weights})")
+        import torchvision
+        try:
+            builder = getattr(torchvision.models, args.model, None) or getattr(torchvision.models.detection, args.model)
+        except AttributeError:
+            raise SystemExit(f"export_weights: torchvision has no model '{args.model}'")
+        # Detection builders would fetch ImageNet backbone weights unless told not to.
+        extra = {"weights_backbone": None} if args.model in dir(torchvision.models.detection) else {}
+        if args.checkpoint:
+            model = builder(weights=None, **extra)
+            model.load_state_dict(load_checkpoint(args.checkpoint))
+        elif args.weights == "random":
+            model = builder(weights=None, **extra)
+        else:
+            model = builder(weights=args.weights)
+        state = model.state_dict()
+        if args.model.startswith("maskrcnn_"):
+            state = from_torchvision_maskrcnn(state)
+        source = f"torchvision {torchvision.__version__} {args.model}"
+    write_safetensors(args.out, state, {"source": source, "weights": args.checkpoint or args.mmdet or args.weights})
+    print(f"{args.out}: {len(state)} tensors from {source}")
 
 
 if __name__ == "__main__":

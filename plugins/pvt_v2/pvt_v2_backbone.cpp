@@ -9,6 +9,7 @@
 #include <torch/torch.h>
 
 #include "featjnd/plugin.h"
+#include "featjnd_plugins/fpn.h"
 
 namespace {
 
@@ -178,9 +179,15 @@ PvtConfig config_of(const featjnd::Params& p) {
 
 class PvtV2Backbone : public featjnd::Backbone {
  public:
-  explicit PvtV2Backbone(const featjnd::Params& p) : net_(config_of(p)), weights_(p.text("weights")), strict_(p.flag("strict")) {}
+  explicit PvtV2Backbone(const featjnd::Params& p) : net_(config_of(p)), weights_(p.text("weights")), strict_(p.flag("strict")) {
+    // mmdetection's PVTv2 Mask R-CNN: the FPN takes the four (already normalised) stage outputs.
+    if (p.text("neck") == "fpn")
+      neck_ = net_->register_module("neck", featjnd::plugins::FeaturePyramid(config_of(p).dims, p.integer("fpn_channels"),
+                                                                             featjnd::plugins::FpnNames::mmdetection));
+  }
   torch::nn::Module& module() override { return *net_; }
   featjnd::Features forward(const torch::Tensor& images) override {
+    if (neck_) return {neck_->forward(net_->forward_stages(images)), featjnd::plugins::fpn_level_names()};
     return {{net_->forward_stages(images).back()}, {"stage3"}};
   }
   std::string weights_path() const override { return weights_; }
@@ -192,6 +199,7 @@ class PvtV2Backbone : public featjnd::Backbone {
 
  private:
   PvtV2 net_;
+  featjnd::plugins::FeaturePyramid neck_{nullptr};
   std::string weights_;
   bool strict_;
 };
@@ -205,6 +213,10 @@ const featjnd_param_info kParams[] = {
     featjnd::param("num_heads", "json", "[1, 2, 5, 8]", "custom: heads per stage"),
     featjnd::param("mlp_ratios", "json", "[8, 8, 4, 4]", "custom: MLP expansion per stage"),
     featjnd::param("drop_path", "float", "0.0", "stochastic depth rate while training", FEATJND_STAGE_PREPARE, 0, 1),
+    featjnd::param("neck", "string", "\"none\"",
+                   "none, or fpn: mmdetection's FPN (neck.*) over the four stages, the split becomes its 5 levels",
+                   FEATJND_STAGE_ALL, -HUGE_VAL, HUGE_VAL, "none|fpn"),
+    featjnd::param("fpn_channels", "int", "256", "FPN output channels", FEATJND_STAGE_ALL, 1, 4096),
     featjnd::param("weights", "path", "\"\"", "timm weights (safetensors); empty: the task trains", FEATJND_STAGE_PREPARE),
     featjnd::param("strict", "bool", "true", "every key of the weights file must match the model", FEATJND_STAGE_PREPARE),
 };

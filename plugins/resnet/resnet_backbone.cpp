@@ -5,6 +5,7 @@
 #include <torch/torch.h>
 
 #include "featjnd/plugin.h"
+#include "featjnd_plugins/fpn.h"
 
 namespace {
 
@@ -59,47 +60,6 @@ struct BottleneckImpl : torch::nn::Module {
   torch::nn::Sequential downsample{nullptr};
 };
 TORCH_MODULE(Bottleneck);
-
-// torchvision.ops.FeaturePyramidNetwork with LastLevelMaxPool, as in maskrcnn_resnet50_fpn:
-// 1×1 lateral convs (inner_blocks.{i}.0), nearest top-down upsampling, 3×3 output convs
-// (layer_blocks.{i}.0), and a fifth level by max-pooling the last output (kernel 1, stride 2).
-struct FpnImpl : torch::nn::Module {
-  FpnImpl(const std::vector<int64_t>& in_channels, int64_t out) {
-    inner_blocks = register_module("inner_blocks", torch::nn::ModuleList());
-    layer_blocks = register_module("layer_blocks", torch::nn::ModuleList());
-    for (auto c : in_channels) {
-      torch::nn::Sequential inner, layer;
-      inner->push_back(Conv2d(Conv2dOptions(c, out, 1)));
-      layer->push_back(Conv2d(Conv2dOptions(out, out, 3).padding(1)));
-      inner_blocks->push_back(inner);
-      layer_blocks->push_back(layer);
-    }
-    for (auto& m : modules(false))
-      if (auto* conv = m->as<torch::nn::Conv2d>()) {
-        torch::nn::init::kaiming_uniform_(conv->weight, 1.0);
-        torch::nn::init::zeros_(conv->bias);
-      }
-  }
-  std::vector<torch::Tensor> forward(const std::vector<torch::Tensor>& x) {
-    const size_t n = x.size();
-    auto inner = [&](size_t i, const torch::Tensor& t) { return inner_blocks[i]->as<torch::nn::Sequential>()->forward(t); };
-    auto layer = [&](size_t i, const torch::Tensor& t) { return layer_blocks[i]->as<torch::nn::Sequential>()->forward(t); };
-    auto last = inner(n - 1, x[n - 1]);
-    std::vector<torch::Tensor> out{layer(n - 1, last)};
-    for (size_t k = n - 1; k-- > 0;) {
-      auto up = torch::nn::functional::interpolate(
-          last, torch::nn::functional::InterpolateFuncOptions()
-                    .size(std::vector<int64_t>{x[k].size(2), x[k].size(3)})
-                    .mode(torch::kNearest));
-      last = inner(k, x[k]) + up;
-      out.insert(out.begin(), layer(k, last));
-    }
-    out.push_back(torch::max_pool2d(out.back(), 1, 2, 0));
-    return out;
-  }
-  torch::nn::ModuleList inner_blocks{nullptr}, layer_blocks{nullptr};
-};
-TORCH_MODULE(Fpn);
 
 struct ResNetImpl : torch::nn::Module {
   ResNetImpl(int64_t depth, int64_t width, int64_t in_channels, bool small_stem) : small_stem(small_stem) {
@@ -165,7 +125,9 @@ class ResNetBackbone : public featjnd::Backbone {
       // Stage widths: width·2^i, times 4 for the bottleneck ResNet-50.
       std::vector<int64_t> in;
       for (int i = 0; i < 4; ++i) in.push_back((p.integer("width") << i) * (net_->bottleneck ? 4 : 1));
-      fpn_ = net_->register_module("fpn", Fpn(in, p.integer("fpn_channels")));
+      // torchvision.ops.FeaturePyramidNetwork as in maskrcnn_resnet50_fpn (backbone.fpn.*).
+      fpn_ = net_->register_module(
+          "fpn", featjnd::plugins::FeaturePyramid(in, p.integer("fpn_channels"), featjnd::plugins::FpnNames::torchvision));
     }
   }
 
@@ -177,7 +139,7 @@ class ResNetBackbone : public featjnd::Backbone {
   featjnd::Features forward(const torch::Tensor& images) override {
     if (neck_fpn_) {  // the detection split: the five FPN levels
       auto levels = fpn_->forward(forward_stages(images).levels);
-      return {levels, {"0", "1", "2", "3", "pool"}};
+      return {levels, featjnd::plugins::fpn_level_names()};
     }
     auto x = net_->stem(images);
     for (size_t i = 0; i < (split_layer3_ ? 3u : 4u); ++i) x = net_->layers[i]->forward(x);
@@ -203,7 +165,7 @@ class ResNetBackbone : public featjnd::Backbone {
  private:
   ResNet net_;
   bool neck_fpn_;
-  Fpn fpn_{nullptr};
+  featjnd::plugins::FeaturePyramid fpn_{nullptr};
   bool split_layer3_;
   std::string weights_;
   bool strict_;

@@ -10,6 +10,7 @@
 #include <torch/torch.h>
 
 #include "featjnd/plugin.h"
+#include "featjnd_plugins/fpn.h"
 
 namespace {
 
@@ -157,6 +158,7 @@ struct SwinConfig {
   int64_t embed_dim, patch, window, in_channels;
   std::vector<int64_t> depths, heads;
   double stochastic_depth;
+  bool out_norms = false;  // mmdetection's detection Swin: norm0..norm3 on the stage outputs, no final norm
 };
 
 struct SwinImpl : torch::nn::Module {
@@ -176,7 +178,11 @@ struct SwinImpl : torch::nn::Module {
       if (s + 1 < c.depths.size()) features->push_back(PatchMerging(dim));
     }
     out_channels = c.embed_dim << (c.depths.size() - 1);
-    norm = register_module("norm", layer_norm(out_channels));
+    if (c.out_norms)
+      for (size_t s = 0; s < c.depths.size(); ++s)
+        out_norms.push_back(register_module("norm" + std::to_string(s), layer_norm(c.embed_dim << s)));
+    else
+      norm = register_module("norm", layer_norm(out_channels));
     // torchvision's last word on initialisation: every Linear trunc_normal(0.02), zero bias.
     for (auto& m : modules(false))
       if (auto* l = m->as<torch::nn::Linear>()) {
@@ -184,22 +190,27 @@ struct SwinImpl : torch::nn::Module {
         if (l->bias.defined()) torch::nn::init::zeros_(l->bias);
       }
   }
-  // The final norm's output as B×C×H×W; `stage_outputs` (if given) receives every stage's output
-  // before its patch merging, B×C×H×W (strides 4 to 32).
+  // The final norm's output as B×C×H×W (classification models); `stage_outputs` (if given)
+  // receives every stage's output before its patch merging, B×C×H×W (strides 4 to 32), through
+  // its own norm in the detection arrangement.
   torch::Tensor forward(const torch::Tensor& images, std::vector<torch::Tensor>* stage_outputs = nullptr) {
     auto x = features[0]->as<PatchEmbed>()->forward(images);
     for (size_t i = 1; i < features->size(); ++i) {
       if (auto* stage = features[i]->as<torch::nn::ModuleList>()) {
         for (auto& b : *stage) x = b->as<SwinBlock>()->forward(x);
-        if (stage_outputs) stage_outputs->push_back(x.permute({0, 3, 1, 2}));
+        if (stage_outputs) {
+          const size_t s = stage_outputs->size();
+          stage_outputs->push_back((out_norms.empty() ? x : out_norms.at(s)(x)).permute({0, 3, 1, 2}));
+        }
       } else {
         x = features[i]->as<PatchMerging>()->forward(x);
       }
     }
-    return norm(x).permute({0, 3, 1, 2});
+    return norm ? norm(x).permute({0, 3, 1, 2}) : x.permute({0, 3, 1, 2});
   }
   torch::nn::ModuleList features{nullptr};
   torch::nn::LayerNorm norm{nullptr};
+  std::vector<torch::nn::LayerNorm> out_norms;
   int64_t out_channels = 0;
 };
 TORCH_MODULE(Swin);
@@ -225,16 +236,27 @@ SwinConfig config_of(const featjnd::Params& p) {
         throw std::invalid_argument("swin custom: every stage's width must be divisible by its heads");
   }
   if (p.real("stochastic_depth") >= 0) c.stochastic_depth = p.real("stochastic_depth");
+  c.out_norms = p.text("neck") == "fpn";
   return c;
 }
 
 class SwinBackbone : public featjnd::Backbone {
  public:
   explicit SwinBackbone(const featjnd::Params& p)
-      : net_(config_of(p)), weights_(p.text("weights")), strict_(p.flag("strict")) {}
+      : net_(config_of(p)), weights_(p.text("weights")), strict_(p.flag("strict")) {
+    if (p.text("neck") == "fpn") {
+      std::vector<int64_t> widths;
+      for (size_t s = 0; s < net_->out_norms.size(); ++s) widths.push_back(net_->out_norms[s]->options.normalized_shape()[0]);
+      neck_ = net_->register_module(
+          "neck", featjnd::plugins::FeaturePyramid(widths, p.integer("fpn_channels"), featjnd::plugins::FpnNames::mmdetection));
+    }
+  }
   torch::nn::Module& module() override { return *net_; }
-  featjnd::Features forward(const torch::Tensor& images) override { return {{net_->forward(images)}, {"norm"}}; }
-  // Raw stage outputs; the per-output norms of mmdetection's Swin belong to its FPN neck.
+  featjnd::Features forward(const torch::Tensor& images) override {
+    if (neck_) return {neck_->forward(forward_stages(images).levels), featjnd::plugins::fpn_level_names()};
+    return {{net_->forward(images)}, {"norm"}};
+  }
+  // Stage outputs; with the FPN neck each has passed its own norm (mmdetection's norm0..norm3).
   featjnd::Features forward_stages(const torch::Tensor& images) override {
     featjnd::Features f;
     net_->forward(images, &f.levels);
@@ -247,6 +269,7 @@ class SwinBackbone : public featjnd::Backbone {
 
  private:
   Swin net_;
+  featjnd::plugins::FeaturePyramid neck_{nullptr};
   std::string weights_;
   bool strict_;
 };
@@ -262,6 +285,11 @@ const featjnd_param_info kParams[] = {
     featjnd::param("num_heads", "json", "[3, 6, 12, 24]", "custom: attention heads per stage"),
     featjnd::param("stochastic_depth", "float", "-1", "stochastic depth rate while training (-1: the architecture's)",
                    FEATJND_STAGE_PREPARE, -1, 1),
+    featjnd::param("neck", "string", "\"none\"",
+                   "none, or fpn: mmdetection's arrangement (norm0-3 on the stage outputs, FPN neck.*), the split "
+                   "becomes its 5 levels",
+                   FEATJND_STAGE_ALL, -HUGE_VAL, HUGE_VAL, "none|fpn"),
+    featjnd::param("fpn_channels", "int", "256", "FPN output channels", FEATJND_STAGE_ALL, 1, 4096),
     featjnd::param("weights", "path", "\"\"", "torchvision weights (safetensors); empty: the task trains",
                    FEATJND_STAGE_PREPARE),
     featjnd::param("strict", "bool", "true", "every key of the weights file must match the model", FEATJND_STAGE_PREPARE),

@@ -1,13 +1,15 @@
-# Numerical parity of the resnet and swin plugins with torchvision (Debian's python3-torchvision): weights
-# exported by tools/export_weights.py, loaded by name, outputs compared at both splits and the logits.
+# Numerical parity of the backbone plugins with torchvision (Debian's python3-torchvision) and, through
+# the shared fixture, timm: references written by tools/make_parity_fixtures.py, weights loaded by
+# name, every stage, the split points, the logits and the FPN levels compared.
 source "$(dirname "$0")/lib.sh"
-/usr/bin/python3 "$SOURCE_DIR/tests/parity/torchvision_resnet_reference.py" "$TMP/parity" >/dev/null &&
-  /usr/bin/python3 "$SOURCE_DIR/tests/parity/torchvision_swin_reference.py" "$TMP/parity" >/dev/null &&
-  /usr/bin/python3 "$SOURCE_DIR/tests/parity/torchvision_fpn_reference.py" "$TMP/parity" >/dev/null ||
+/usr/bin/python3 "$SOURCE_DIR/tools/make_parity_fixtures.py" "$TMP/parity" --pvt-fixture "$SOURCE_DIR/../shared/fixtures/pvt_v2" >/dev/null ||
   fail "cannot write the torchvision references (is python3-torchvision installed? tools/install_deps.sh installs it)"
-FEATJND_PARITY_DIR="$TMP/parity" "$BUILD_DIR/tests/featjnd-plugin-tests" --test-case='* matches torchvision*' --success >"$TMP/out" 2>&1 ||
-  { cat "$TMP/out"; fail "a backbone differs from torchvision"; }
-grep -Eq "test cases: +3 \| +3 passed" "$TMP/out" || { cat "$TMP/out"; fail "the parity test case did not run"; }
-[[ $(grep -c "SUCCESS: CHECK( rel(" "$TMP/out") -eq 19 ]] || { cat "$TMP/out"; fail "expected 19 comparisons"; }
+FEATJND_PARITY_DIR="$TMP/parity" "$BUILD_DIR/tests/featjnd-plugin-tests" --test-case='*matches torchvision*' --success >"$TMP/out" 2>&1 ||
+  { cat "$TMP/out"; fail "a backbone differs from its reference"; }
+grep -Eq "test cases: +5 \\| +5 passed" "$TMP/out" || { cat "$TMP/out"; fail "not every parity test case ran"; }
+n=$(grep -c "SUCCESS: CHECK( rel(" "$TMP/out")
+expected=45  # 40 with torchvision alone, 5 more for the PVTv2 FPN when the shared timm fixture is there
+[[ -f "$SOURCE_DIR/../shared/fixtures/pvt_v2/pvt_v2_tiny.safetensors" ]] || expected=40
+[[ $n -eq $expected ]] || { cat "$TMP/out"; fail "expected $expected comparisons, saw $n"; }
 grep -q "SUCCESS: CHECK( ours == theirs )" "$TMP/out" || { cat "$TMP/out"; fail "the Swin key sets were not compared"; }
-echo "torchvision parity: ok"
+echo "parity: $n comparisons within 1e-5"

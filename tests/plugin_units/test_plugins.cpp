@@ -196,7 +196,7 @@ TEST_CASE("FeatJND: only the estimator trains; its map is clamped; quantization 
 
 // Run by the `parity` test (tests/integration/test_parity.sh), which writes the references with
 // torchvision first; without FEATJND_PARITY_DIR there is nothing to compare against.
-TEST_CASE("resnet matches torchvision: layer3, layer4 and logits, weights loaded by name") {
+TEST_CASE("resnet matches torchvision: every stage, both splits and logits, weights loaded by name") {
   const char* dir = std::getenv("FEATJND_PARITY_DIR");
   if (!dir) {
     MESSAGE("FEATJND_PARITY_DIR is not set; the parity test runs from tests/integration/test_parity.sh");
@@ -221,6 +221,14 @@ TEST_CASE("resnet matches torchvision: layer3, layer4 and logits, weights loaded
       torch::nn::Linear fc(l4.size(1), 1000);
       plugins::load_state_dict(*fc, file, "fc.", true);
       CHECK(rel(fc(l4.mean({2, 3})), ref.get("logits")) < 1e-5);
+      if (split == "layer4") {
+        auto stages = b->forward_stages(ref.get("input"));
+        REQUIRE(stages.levels.size() == 4);
+        for (size_t i = 0; i < 4; ++i) {
+          CAPTURE(stages.names[i]);
+          CHECK(rel(stages.levels[i], ref.get(stages.names[i])) < 1e-5);
+        }
+      }
     }
   }
 }
@@ -244,6 +252,12 @@ TEST_CASE("swin matches torchvision: features after the final norm and logits; T
   auto f = b->forward(ref.get("input")).levels[0];
   const auto rel = rel_diff;
   CHECK(rel(f, ref.get("features")) < 1e-5);
+  auto stages = b->forward_stages(ref.get("input"));
+  REQUIRE(stages.levels.size() == 4);
+  for (size_t i = 0; i < 4; ++i) {
+    CAPTURE(i);
+    CHECK(rel(stages.levels[i], ref.get("stage" + std::to_string(i))) < 1e-5);
+  }
   torch::nn::Linear fc(f.size(1), 10);
   plugins::load_state_dict(*fc, file, "head.", true);
   CHECK(rel(fc(f.mean({2, 3})), ref.get("logits")) < 1e-5);
@@ -319,7 +333,7 @@ TEST_CASE("resnet exposes its four stage outputs") {
   CHECK(s.levels[3].sizes() == torch::IntArrayRef({1, 512, 7, 7}));
 }
 
-TEST_CASE("resnet50 + FPN matches torchvision's FeaturePyramidNetwork: five levels") {
+TEST_CASE("resnet50 + FPN matches torchvision's maskrcnn_resnet50_fpn backbone: five levels") {
   const char* dir = std::getenv("FEATJND_PARITY_DIR");
   if (!dir) {
     MESSAGE("FEATJND_PARITY_DIR is not set; the parity test runs from tests/integration/test_parity.sh");
@@ -328,13 +342,79 @@ TEST_CASE("resnet50 + FPN matches torchvision's FeaturePyramidNetwork: five leve
   torch::NoGradGuard g;
   auto b = make<Backbone>("backbone", "resnet", {{"arch", "resnet50"}, {"neck", "fpn"}});
   auto file = plugins::SafeTensors::read(std::string(dir) + "/resnet50_fpn.safetensors");
-  auto report = plugins::load_state_dict(b->module(), file, "", true, {"fc."});
+  // The whole Mask R-CNN checkpoint as tools/export_weights.py writes it; the heads are the task's.
+  auto report = plugins::load_state_dict(b->module(), file, "", true, {"rpn.", "roi_heads."});
   CHECK(report.missing.empty());
   b->module().eval();
   auto ref = plugins::SafeTensors::read(std::string(dir) + "/resnet50_fpn_reference.safetensors");
   auto f = b->forward(ref.get("input"));
   REQUIRE(f.levels.size() == 5);
   CHECK(f.names == std::vector<std::string>{"0", "1", "2", "3", "pool"});
+  const auto rel = rel_diff;
+  for (size_t i = 0; i < 5; ++i) {
+    CAPTURE(f.names[i]);
+    CHECK(rel(f.levels[i], ref.get("level." + f.names[i])) < 1e-5);
+  }
+}
+
+// mmdetection's arrangement for the transformer backbones (its Swin and PVTv2 Mask R-CNN
+// configs): the reference is torchvision's FeaturePyramidNetwork with the keys translated, which
+// computes what mmdetection's FPN (num_outs 5, no extra convs) computes.
+TEST_CASE("swin + FPN matches torchvision's swin, per-stage norms and FPN: stages and five levels") {
+  const char* dir = std::getenv("FEATJND_PARITY_DIR");
+  if (!dir) {
+    MESSAGE("FEATJND_PARITY_DIR is not set; the parity test runs from tests/integration/test_parity.sh");
+    return;
+  }
+  torch::NoGradGuard g;
+  auto b = make<Backbone>("backbone", "swin",
+                          {{"arch", "custom"}, {"embed_dim", 24}, {"depths", {2, 2, 2, 2}}, {"num_heads", {1, 2, 3, 4}},
+                           {"neck", "fpn"}, {"fpn_channels", 32}});
+  auto file = plugins::SafeTensors::read(std::string(dir) + "/swin_fpn.safetensors");
+  auto report = plugins::load_state_dict(b->module(), file, "", true);  // strict: exactly mmdetection's key set
+  CHECK(report.missing.empty());
+  CHECK(report.unexpected.empty());
+  b->module().eval();
+  auto ref = plugins::SafeTensors::read(std::string(dir) + "/swin_fpn_reference.safetensors");
+  const auto rel = rel_diff;
+  auto stages = b->forward_stages(ref.get("input"));
+  REQUIRE(stages.levels.size() == 4);
+  for (size_t i = 0; i < 4; ++i) {
+    CAPTURE(i);
+    CHECK(rel(stages.levels[i], ref.get("stage" + std::to_string(i))) < 1e-5);
+  }
+  auto f = b->forward(ref.get("input"));
+  REQUIRE(f.levels.size() == 5);
+  for (size_t i = 0; i < 5; ++i) {
+    CAPTURE(f.names[i]);
+    CHECK(rel(f.levels[i], ref.get("level." + f.names[i])) < 1e-5);
+  }
+  CHECK(f.levels[4].sizes() == torch::IntArrayRef({1, 32, 2, 2}));
+}
+
+TEST_CASE("pvt_v2 + FPN matches torchvision's FPN over timm's stage outputs: five levels") {
+  const char* dir = std::getenv("FEATJND_PARITY_DIR");
+  const std::string fixture = FEATJND_SHARED_FIXTURES "/pvt_v2/pvt_v2_tiny.safetensors";
+  if (!dir || !fs::exists(fixture)) {
+    MESSAGE("needs FEATJND_PARITY_DIR (tests/integration/test_parity.sh) and the shared PVTv2 fixture");
+    return;
+  }
+  torch::NoGradGuard g;
+  auto b = make<Backbone>("backbone", "pvt_v2",
+                          {{"arch", "custom"}, {"depths", {1, 2, 1, 1}}, {"embed_dims", {16, 32, 48, 64}},
+                           {"num_heads", {1, 2, 3, 4}}, {"mlp_ratios", {8, 8, 4, 4}}, {"neck", "fpn"}, {"fpn_channels", 32}});
+  auto fix = plugins::SafeTensors::read(fixture);
+  auto body = plugins::load_state_dict(b->module(), fix, "weight.", false, {"weight.head."});
+  CHECK(body.missing.size() == 16);
+  for (auto& k : body.missing) CHECK_MESSAGE(k.rfind("weight.neck.", 0) == 0, k);
+  auto neck = plugins::load_state_dict(b->module(), plugins::SafeTensors::read(std::string(dir) + "/pvt_v2_fpn_neck.safetensors"),
+                                       "", false);
+  CHECK(neck.unexpected.empty());
+  CHECK(neck.loaded == 16);
+  b->module().eval();
+  auto ref = plugins::SafeTensors::read(std::string(dir) + "/pvt_v2_fpn_reference.safetensors");
+  auto f = b->forward(fix.get("input"));
+  REQUIRE(f.levels.size() == 5);
   const auto rel = rel_diff;
   for (size_t i = 0; i < 5; ++i) {
     CAPTURE(f.names[i]);
