@@ -14,5 +14,6 @@ int cmd_merge(const std::vector<std::string>& args);
 int cmd_bench(const std::vector<std::string>& args);
 int cmd_report(const std::vector<std::string>& args);
 int cmd_worker(const std::vector<std::string>& args);
+int cmd_coco_eval(const std::vector<std::string>& args);
 
 }  // namespace featjnd::cli

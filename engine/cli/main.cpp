@@ -38,6 +38,7 @@ Commands:
   merge OUT DB…  combine shard databases into one
   plugins        list the plugins found on the plugin path
   bench store    measure the results store's metric insert rate
+  coco-eval      COCO bbox/segm statistics of a results file (pycocotools' semantics)
 
   --version      print the engine, git, LibTorch and plugin API versions
   --help         this text; `featjnd-engine <command> --help` for a command's options
@@ -72,8 +73,9 @@ int main(int argc, char** argv) {
     if (cmd == "bench") return cli::cmd_bench(rest);
     if (cmd == "report") return cli::cmd_report(rest);
     if (cmd == "worker") return cli::cmd_worker(rest);
+    if (cmd == "coco-eval") return cli::cmd_coco_eval(rest);
     throw UserError(fmt::format("unknown command '{}'; expected run, status, query, export, merge, plugins, "
-                                "report, bench (see --help)",
+                                "report, bench, coco-eval (see --help)",
                                 cmd));
   } catch (const SpecError& e) {
     for (auto& p : e.problems()) std::fprintf(stderr, "featjnd-engine: error: %s:%s\n", e.file().c_str(), p.c_str());
