@@ -15,6 +15,8 @@ split point are written beside it:
   Mask R-CNN R50-FPN       resnet50_fpn.safetensors: torchvision's maskrcnn_resnet50_fpn as
                            tools/export_weights.py exports it (backbone.body.* -> *, backbone.fpn.* ->
                            fpn.*, heads as rpn.*, roi_heads.*); resnet50_fpn_reference: its backbone's levels
+  Mask R-CNN R50-FPN heads maskrcnn.safetensors; maskrcnn_reference: per image the proposals, boxes,
+                           scores, labels, 28x28 masks and the masks pasted into the image
   swin + FPN (mmdetection) swin_fpn.safetensors: the small Swin, norm0..3 and neck.*; swin_fpn_reference
   pvt_v2 + FPN             pvt_v2_fpn_neck.safetensors: neck.* for the shared timm fixture's tiny PVTv2;
                            pvt_v2_fpn_reference: its five levels from the fixture's stage outputs
@@ -51,7 +53,8 @@ def read_safetensors(path):
     for name, h in header.items():
         if name == "__metadata__":
             continue
-        assert h["dtype"] == "F32", f"{path}: {name} is {h['dtype']}, expected F32"
+        if h["dtype"] != "F32":
+            continue
         a, b = h["data_offsets"]
         out[name] = torch.from_numpy(np.frombuffer(data[a:b], dtype="<f4").copy()).reshape(h["shape"])
     return out
@@ -172,6 +175,46 @@ def resnet50_fpn(out):
     write_safetensors(os.path.join(out, "resnet50_fpn_reference.safetensors"), {"input": x, **level_dict(levels)})
 
 
+def maskrcnn(out):
+    """torchvision's maskrcnn_resnet50_fpn end to end (random weights, heads perturbed so that
+    scores spread), with the transform bypassed: the engine's images arrive normalised and sized."""
+    from torchvision.models.detection.image_list import ImageList
+    torch.manual_seed(4)
+    model = torchvision.models.detection.maskrcnn_resnet50_fpn(
+        weights=None, weights_backbone=None, box_score_thresh=0.02, min_size=96, max_size=128).eval()
+    with torch.no_grad():
+        for m in model.backbone.modules():
+            if isinstance(m, torch.nn.BatchNorm2d):
+                m.running_mean.uniform_(-0.2, 0.2)
+                m.running_var.uniform_(0.5, 1.5)
+        perturb(model.backbone.fpn)
+        model.rpn.head.cls_logits.bias.normal_(0, 1.0)
+        model.rpn.head.bbox_pred.weight.mul_(0.1)
+        model.roi_heads.box_predictor.cls_score.weight.mul_(10)
+        model.roi_heads.box_predictor.cls_score.bias.normal_(0, 1.0)
+        model.roi_heads.box_predictor.bbox_pred.weight.mul_(0.3)
+        model.roi_heads.mask_predictor.mask_fcn_logits.bias.normal_(0, 1.0)
+    torch.manual_seed(5)
+    x = torch.randn(2, 3, 96, 128)
+    with torch.no_grad():
+        feats = model.backbone(x)
+        images = ImageList(x, [(96, 128), (96, 128)])
+        proposals, _ = model.rpn(images, feats)
+        dets, _ = model.roi_heads(feats, proposals, images.image_sizes)
+        pasted = model.transform.postprocess([dict(d) for d in dets], images.image_sizes, images.image_sizes)
+    ref = {"input": x}
+    for b in range(2):
+        ref[f"proposals.{b}"] = proposals[b]
+        ref[f"boxes.{b}"] = dets[b]["boxes"]
+        ref[f"scores.{b}"] = dets[b]["scores"]
+        ref[f"labels.{b}"] = dets[b]["labels"]
+        ref[f"masks.{b}"] = dets[b]["masks"][:, 0]        # 28x28 probabilities of the predicted class
+        ref[f"pasted.{b}"] = pasted[b]["masks"][:, 0]     # in the image
+    write_safetensors(os.path.join(out, "maskrcnn.safetensors"), from_torchvision_maskrcnn(model.state_dict()))
+    write_safetensors(os.path.join(out, "maskrcnn_reference.safetensors"), ref)
+    print("maskrcnn detections per image:", [len(d["boxes"]) for d in dets], "proposals:", [len(p) for p in proposals])
+
+
 def swin_fpn(out):
     model = small_swin()
     norms = [torch.nn.LayerNorm(24 << i) for i in range(4)]
@@ -215,6 +258,7 @@ def main():
     swin(args.out)
     resnet50_fpn(args.out)
     swin_fpn(args.out)
+    maskrcnn(args.out)
     pvt_v2_fpn(args.out, args.pvt_fixture)
     print(f"torchvision {torchvision.__version__} references written to {args.out}")
 
