@@ -79,7 +79,8 @@ std::map<std::string, std::string> group_labels(const std::map<std::string, nloh
   for (auto& [key, cfg] : groups) {
     std::string label = cfg["plugin"].get<std::string>();
     for (auto it = cfg["params"].begin(); it != cfg["params"].end(); ++it) {
-      bool keep = values[it.key()].size() > 1 || it.key() == "arch" || it.key() == "split";
+      bool keep = values[it.key()].size() > 1 || it.key() == "arch" || it.key() == "split" ||
+                  (it.key() == "neck" && it.value() != "none");
       if (keep) label += " " + it.key() + "=" + (it.value().is_string() ? it.value().get<std::string>() : it.value().dump());
     }
     out[key] = label;
@@ -91,12 +92,14 @@ std::map<std::string, std::string> group_labels(const std::map<std::string, nloh
 
 int cmd_report(const std::vector<std::string>& args) {
   po::options_description opts("report options");
-  std::string db;
-  opts.add_options()("db", po::value(&db)->required(), "results database");
+  std::string db, key;
+  opts.add_options()("db", po::value(&db)->required(), "results database")(
+      "metric", po::value(&key)->default_value(""),
+      "the metric of the tables: top1 (classification), bbox.AP, segm.AP, ... (default: top1, else bbox.AP)");
   po::positional_options_description pos;
   pos.add("db", 1);
   po::variables_map vm;
-  if (!parse("report", "DB", args, opts, pos, vm)) return 0;
+  if (!parse("report", "DB [--metric KEY]", args, opts, pos, vm)) return 0;
   Store store(db, Store::Open::read_only);
   auto& d = store.db();
 
@@ -132,6 +135,18 @@ int cmd_report(const std::vector<std::string>& args) {
     return 0;
   }
   auto labels = group_labels(groups);
+  if (key.empty()) {
+    key = "bbox.AP";
+    for (auto& r : runs)
+      if (r.metrics.count("top1")) key = "top1";
+  }
+  bool known = false;
+  for (auto& r : runs) known = known || r.metrics.count(key);
+  if (!known) throw UserError(fmt::format("report: no evaluation in {} has the metric '{}'", db, key));
+  // The second column of the calibration table: top-5 beside top-1, AP50 beside an AP.
+  const std::string second = key == "top1" ? "top5" : key.substr(0, key.rfind('.') + 1) + "AP50";
+  const std::string shown = key == "top1" ? "top-1" : key;
+  const char* K = shown.c_str();
 
   for (auto& [gkey, gcfg] : groups) {
     std::vector<const EvalRun*> g;
@@ -139,15 +154,15 @@ int cmd_report(const std::vector<std::string>& args) {
       if (r.group == gkey) g.push_back(&r);
     double clean = NAN;
     for (auto* r : g)
-      if (!std::isnan(metric(*r, "clean.top1"))) clean = metric(*r, "clean.top1");
-    std::printf("\n== %s  (clean top-1 %s%%)\n", labels[gkey].c_str(), pct(clean).c_str());
+      if (!std::isnan(metric(*r, "clean." + key))) clean = metric(*r, "clean." + key);
+    std::printf("\n== %s  (clean %s %s%%)\n", labels[gkey].c_str(), K, pct(clean).c_str());
 
     // Gaussian curves, one per seed: NRMSE -> top-1.
     std::map<int64_t, std::vector<std::pair<double, double>>> gauss;
     std::map<double, std::vector<const EvalRun*>> gauss_by_sigma;
     for (auto* r : g)
       if (r->distortion == "gaussian") {
-        gauss[static_cast<int64_t>(pnum(*r, "seed"))].push_back({metric(*r, "nrmse"), metric(*r, "top1")});
+        gauss[static_cast<int64_t>(pnum(*r, "seed"))].push_back({metric(*r, "nrmse"), metric(*r, key)});
         gauss_by_sigma[pnum(*r, "sigma")].push_back(r);
       }
 
@@ -157,12 +172,12 @@ int cmd_report(const std::vector<std::string>& args) {
       if (r->distortion == "featjnd") fj[pnum(*r, "lambda")][pstr(*r, "mode", "adaptive")][pnum(*r, "alpha")] = r;
 
     if (!gauss_by_sigma.empty()) {
-      std::printf("\nGaussian noise (%zu seeds)\n  %8s %9s %16s\n", gauss.size(), "sigma", "NRMSE", "top-1 % (±std)");
+      std::printf("\nGaussian noise (%zu seeds)\n  %8s %9s %16s\n", gauss.size(), "sigma", "NRMSE", fmt::format("{} % (±std)", key).c_str());
       for (auto& [sigma, rs] : gauss_by_sigma) {
         std::vector<double> n, t;
         for (auto* r : rs) {
           n.push_back(metric(*r, "nrmse"));
-          t.push_back(metric(*r, "top1"));
+          t.push_back(metric(*r, key));
         }
         auto sn = stat_of(n), stt = stat_of(t);
         std::printf("  %8s %9s %9s ± %5s\n", num(sigma).c_str(), num(sn.mean).c_str(), pct(stt.mean).c_str(),
@@ -174,11 +189,11 @@ int cmd_report(const std::vector<std::string>& args) {
       auto ad = modes.find("adaptive");
       if (ad != modes.end()) {
         std::printf("\nFeatJND (lambda %s) against Gaussian noise at matched NRMSE\n", num(lambda).c_str());
-        std::printf("  %7s %9s %12s %20s %9s %12s\n", "alpha", "NRMSE", "FeatJND top1", "Gaussian top1 (±std)",
-                    "diff", "Gauss. drop");
+        std::printf("  %7s %9s %12s %20s %9s %12s\n", "alpha", "NRMSE", fmt::format("FeatJND {}", key).c_str(),
+                    fmt::format("Gaussian {} (±std)", key).c_str(), "diff", "Gauss. drop");
         int wins = 0, counted = 0;
         for (auto& [alpha, r] : ad->second) {
-          double nr = metric(*r, "nrmse"), t = metric(*r, "top1");
+          double nr = metric(*r, "nrmse"), t = metric(*r, key);
           std::vector<double> at;
           for (auto& [seed, pts] : gauss)
             if (auto v = interpolate(pts, nr)) at.push_back(*v);
@@ -197,16 +212,16 @@ int cmd_report(const std::vector<std::string>& args) {
         else
           std::printf("  (no matched point where the Gaussian curve has lost >= 1 point)\n");
 
-        std::printf("\nCalibration: drop from clean top-1 against alpha (lambda %s)\n  %7s %9s %9s %9s %9s\n",
-                    num(lambda).c_str(), "alpha", "top1", "drop", "top5", "cosine");
+        std::printf("\nCalibration: drop from clean %s against alpha (lambda %s)\n  %7s %9s %9s %9s %9s\n", K,
+                    num(lambda).c_str(), "alpha", K, "drop", second.c_str(), "cosine");
         for (auto& [alpha, r] : ad->second)
-          std::printf("  %7s %9s %9s %9s %9s\n", num(alpha).c_str(), pct(metric(*r, "top1")).c_str(),
-                      pct(clean - metric(*r, "top1")).c_str(), pct(metric(*r, "top5")).c_str(),
+          std::printf("  %7s %9s %9s %9s %9s\n", num(alpha).c_str(), pct(metric(*r, key)).c_str(),
+                      pct(clean - metric(*r, key)).c_str(), pct(metric(*r, second)).c_str(),
                       num(metric(*r, "cosine")).c_str());
       }
       if (modes.size() > 1) {
-        std::printf("\nControls (lambda %s): top-1 %% [NRMSE] of the learned map, its mean map, its channel-shuffled map\n",
-                    num(lambda).c_str());
+        std::printf("\nControls (lambda %s): %s %% [NRMSE] of the learned map, its mean map, its channel-shuffled map\n",
+                    num(lambda).c_str(), K);
         std::printf("  %7s %20s %20s %20s\n", "alpha", "adaptive", "mean map", "shuffled");
         std::set<double> alphas;
         for (auto& [mode, by_alpha] : modes)
@@ -217,7 +232,7 @@ int cmd_report(const std::vector<std::string>& args) {
             const EvalRun* r = nullptr;
             if (auto it = modes.find(mode); it != modes.end())
               if (auto jt = it->second.find(a); jt != it->second.end()) r = jt->second;
-            cells += r ? fmt::format(" {:>9} [{:>8}]", pct(metric(*r, "top1")), num(metric(*r, "nrmse")))
+            cells += r ? fmt::format(" {:>9} [{:>8}]", pct(metric(*r, key)), num(metric(*r, "nrmse")))
                        : fmt::format(" {:>20}", "—");
           }
           std::printf("  %7s%s\n", num(a).c_str(), cells.c_str());
@@ -230,7 +245,7 @@ int cmd_report(const std::vector<std::string>& args) {
     for (auto* r : g)
       if (r->distortion.rfind("quant-", 0) == 0) quant[pnum(*r, "sigma_q")][r->distortion].push_back(r);
     if (!quant.empty()) {
-      std::printf("\nToken-wise quantization at a matched budget: top-1 %% [measured NRMSE]\n");
+      std::printf("\nToken-wise quantization at a matched budget: %s %% [measured NRMSE]\n", K);
       std::printf("  %8s %22s %28s %22s\n", "sigma_q", "FeatJND-guided", "random (±std over seeds)", "uniform");
       for (auto& [sq, by] : quant) {
         std::string cells;
@@ -242,7 +257,7 @@ int cmd_report(const std::vector<std::string>& args) {
           }
           std::vector<double> t, n;
           for (auto* r : it->second) {
-            t.push_back(metric(*r, "top1"));
+            t.push_back(metric(*r, key));
             n.push_back(metric(*r, "nrmse"));
           }
           auto s = stat_of(t);

@@ -286,7 +286,7 @@ std::pair<torch::Tensor, torch::Tensor> MaskRcnnHeadsImpl::rpn_head(const std::v
 }
 
 torch::Tensor MaskRcnnHeadsImpl::anchors(const std::vector<torch::Tensor>& levels, std::vector<int64_t>* per_level) {
-  const int64_t img_h = levels[0].size(2) * 4, img_w = levels[0].size(3) * 4;
+  const auto [img_h, img_w] = image_size(levels);
   std::vector<torch::Tensor> out;
   const auto dev = levels[0].device();
   for (size_t l = 0; l < levels.size(); ++l) {
@@ -354,14 +354,13 @@ torch::Tensor MaskRcnnHeadsImpl::mask_branch(const std::vector<torch::Tensor>& l
   return mask_fcn_logits(torch::relu(conv5_mask(x)));
 }
 
-Detections MaskRcnnHeadsImpl::detect(const std::vector<torch::Tensor>& levels) {
-  const int64_t h = levels[0].size(2) * 4, w = levels[0].size(3) * 4;
-  Detections d;
-  auto [obj, del] = rpn_head(levels);
-  std::vector<int64_t> per_level;
-  auto anc = anchors(levels, &per_level);
-  d.proposals = proposals(obj, del, anc, per_level, h, w);
-  auto [logits, reg] = box_branch(levels, d.proposals, h, w);
+std::pair<int64_t, int64_t> MaskRcnnHeadsImpl::image_size(const std::vector<torch::Tensor>& levels) const {
+  if (cfg.image_h > 0 && cfg.image_w > 0) return {cfg.image_h, cfg.image_w};
+  return {levels[0].size(2) * 4, levels[0].size(3) * 4};
+}
+
+void MaskRcnnHeadsImpl::postprocess(Detections& d, const torch::Tensor& logits, const torch::Tensor& reg, int64_t h,
+                                    int64_t w) {
   const int64_t C = cfg.num_classes;
   auto all_boxes = decode_boxes(reg, torch::cat(d.proposals, 0), kRoiWeights).view({-1, C, 4});
   auto all_scores = torch::softmax(logits, -1);
@@ -385,23 +384,43 @@ Detections MaskRcnnHeadsImpl::detect(const std::vector<torch::Tensor>& levels) {
     d.scores.push_back(scores.index({keep}));
     d.labels.push_back(labels.index({keep}));
   }
-  if (cfg.masks) {
-    auto logits_m = mask_branch(levels, d.boxes, h, w);
-    auto labels = torch::cat(d.labels, 0);
-    auto prob = torch::sigmoid(logits_m);
-    auto sel = prob.index({torch::arange(labels.size(0), labels.options()), labels});
-    int64_t o = 0;
-    for (const auto& b : d.boxes) {
-      d.masks.push_back(sel.slice(0, o, o + b.size(0)));
-      o += b.size(0);
-    }
+}
+
+void MaskRcnnHeadsImpl::add_masks(Detections& d, const std::vector<torch::Tensor>& levels, int64_t h, int64_t w,
+                                  torch::Tensor* selected_logits) {
+  auto labels = torch::cat(d.labels, 0);
+  torch::Tensor sel;
+  if (labels.numel() == 0) {
+    sel = torch::zeros({0, 28, 28}, levels[0].options());
+  } else {
+    auto logits = mask_branch(levels, d.boxes, h, w);
+    sel = logits.index({torch::arange(labels.size(0), labels.options()), labels});
   }
+  if (selected_logits) *selected_logits = sel;
+  auto prob = torch::sigmoid(sel);
+  int64_t o = 0;
+  for (const auto& b : d.boxes) {
+    d.masks.push_back(prob.slice(0, o, o + b.size(0)));
+    o += b.size(0);
+  }
+}
+
+Detections MaskRcnnHeadsImpl::detect(const std::vector<torch::Tensor>& levels) {
+  const auto [h, w] = image_size(levels);
+  Detections d;
+  auto [obj, del] = rpn_head(levels);
+  std::vector<int64_t> per_level;
+  auto anc = anchors(levels, &per_level);
+  d.proposals = proposals(obj, del, anc, per_level, h, w);
+  auto [logits, reg] = box_branch(levels, d.proposals, h, w);
+  postprocess(d, logits, reg, h, w);
+  if (cfg.masks) add_masks(d, levels, h, w);
   return d;
 }
 
 RawOutputs MaskRcnnHeadsImpl::raw(const std::vector<torch::Tensor>& levels, const std::vector<torch::Tensor>& proposals,
                                   const std::vector<torch::Tensor>& mask_boxes, const std::vector<torch::Tensor>& mask_labels) {
-  const int64_t h = levels[0].size(2) * 4, w = levels[0].size(3) * 4;
+  const auto [h, w] = image_size(levels);
   RawOutputs r;
   std::tie(r.objectness, r.rpn_deltas) = rpn_head(levels);
   std::tie(r.class_logits, r.box_deltas) = box_branch(levels, proposals, h, w);
@@ -413,6 +432,137 @@ RawOutputs MaskRcnnHeadsImpl::raw(const std::vector<torch::Tensor>& levels, cons
     }
   }
   return r;
+}
+
+}  // namespace featjnd::detection
+
+namespace featjnd::detection {
+
+namespace {
+
+// torchvision's Matcher: the best ground truth per prediction; below `low` → −1 (background),
+// between `low` and `high` → −2 (ignored); with low-quality matches, every ground truth keeps the
+// predictions it overlaps most even below `high`.
+torch::Tensor match(const torch::Tensor& iou /* G×P */, double high, double low, bool allow_low_quality) {
+  auto [vals, matches] = iou.max(0);
+  auto all = matches.clone();
+  matches = torch::where(vals < low, torch::full_like(matches, -1), matches);
+  matches = torch::where((vals >= low) & (vals < high), torch::full_like(matches, -2), matches);
+  if (allow_low_quality) {
+    auto best = std::get<0>(iou.max(1));
+    auto pairs = torch::where(iou == best.unsqueeze(1));
+    auto preds = pairs[1];
+    matches.index_put_({preds}, all.index({preds}));
+  }
+  return matches;
+}
+
+// BalancedPositiveNegativeSampler: at most fraction·n positives, the rest negatives, at random.
+std::pair<torch::Tensor, torch::Tensor> sample(const torch::Tensor& labels /* 1 pos, 0 neg, −1 ignore */, int64_t n,
+                                               double fraction, at::Generator& gen) {
+  auto pos = torch::where(labels >= 1)[0], neg = torch::where(labels == 0)[0];
+  const int64_t np = std::min<int64_t>(pos.numel(), static_cast<int64_t>(n * fraction));
+  const int64_t nn = std::min<int64_t>(neg.numel(), n - np);
+  auto pp = torch::randperm(pos.numel(), gen, torch::kLong).slice(0, 0, np).to(pos.device());
+  auto pn = torch::randperm(neg.numel(), gen, torch::kLong).slice(0, 0, nn).to(neg.device());
+  return {pos.index({pp}), neg.index({pn})};
+}
+
+}  // namespace
+
+std::map<std::string, torch::Tensor> MaskRcnnHeadsImpl::losses(const std::vector<torch::Tensor>& levels,
+                                                               const std::vector<torch::Tensor>& gt_boxes,
+                                                               const std::vector<torch::Tensor>& gt_labels,
+                                                               const std::vector<torch::Tensor>& gt_masks,
+                                                               at::Generator& gen) {
+  const auto [h, w] = image_size(levels);
+  const int64_t B = static_cast<int64_t>(gt_boxes.size());
+  const auto dev = levels[0].device();
+  auto [obj, del] = rpn_head(levels);
+  std::vector<int64_t> per_level;
+  auto anc = anchors(levels, &per_level).to(levels[0].dtype());
+
+  // RPN: anchors matched at 0.7 / 0.3 with low-quality matches.
+  std::vector<torch::Tensor> sel_idx, sel_lab, pos_pred, pos_tgt;
+  for (int64_t b = 0; b < B; ++b) {
+    torch::Tensor labels, matched_boxes;
+    if (gt_boxes[b].size(0) == 0) {
+      labels = torch::zeros({anc.size(0)}, torch::dtype(torch::kFloat).device(dev));
+      matched_boxes = torch::zeros_like(anc);
+    } else {
+      auto m = match(box_iou(gt_boxes[b], anc), 0.7, 0.3, true);
+      labels = (m >= 0).to(torch::kFloat);
+      labels = torch::where(m == -2, torch::full_like(labels, -1), labels);
+      matched_boxes = gt_boxes[b].index({m.clamp_min(0)});
+    }
+    auto [pos, neg] = sample(labels, cfg.rpn_batch, cfg.rpn_positive, gen);
+    auto idx = torch::cat({pos, neg});
+    sel_idx.push_back(idx + b * anc.size(0));
+    sel_lab.push_back(labels.index({idx}));
+    pos_pred.push_back(del[b].index({pos}));
+    pos_tgt.push_back(encode_boxes(matched_boxes.index({pos}), anc.index({pos}), kRpnWeights));
+  }
+  auto idx = torch::cat(sel_idx);
+  const double n_sampled = std::max<int64_t>(1, idx.numel());
+  std::map<std::string, torch::Tensor> out;
+  out["loss_objectness"] = F::binary_cross_entropy_with_logits(obj.reshape(-1).index({idx}), torch::cat(sel_lab));
+  out["loss_rpn_box_reg"] = F::smooth_l1_loss(torch::cat(pos_pred), torch::cat(pos_tgt),
+                                              F::SmoothL1LossFuncOptions().reduction(torch::kSum).beta(1.0 / 9)) /
+                            n_sampled;
+
+  // RoI heads: proposals plus the ground truth, matched at 0.5, sampled 25 % positive.
+  auto props = proposals(obj, del, anc, per_level, h, w);
+  std::vector<torch::Tensor> rois, roi_labels, roi_targets, mask_rois, mask_labels, mask_targets;
+  for (int64_t b = 0; b < B; ++b) {
+    auto p = torch::cat({props[b], gt_boxes[b].to(props[b].dtype())});
+    torch::Tensor labels, matched;
+    if (gt_boxes[b].size(0) == 0) {
+      labels = torch::zeros({p.size(0)}, torch::dtype(torch::kLong).device(dev));
+      matched = torch::zeros({p.size(0)}, torch::dtype(torch::kLong).device(dev));
+    } else {
+      auto m = match(box_iou(gt_boxes[b], p), 0.5, 0.5, false);
+      matched = m.clamp_min(0);
+      labels = gt_labels[b].index({matched});
+      labels = torch::where(m < 0, torch::zeros_like(labels), labels);
+    }
+    auto [pos, neg] = sample(labels, cfg.roi_batch, cfg.roi_positive, gen);
+    auto keep = torch::cat({pos, neg});
+    rois.push_back(p.index({keep}));
+    roi_labels.push_back(labels.index({keep}));
+    auto tgt = gt_boxes[b].size(0) ? gt_boxes[b].index({matched.index({keep})}) : p.index({keep});
+    roi_targets.push_back(encode_boxes(tgt, p.index({keep}), kRoiWeights));
+    if (cfg.masks && pos.numel() > 0) {
+      auto pb = p.index({pos});
+      mask_rois.push_back(pb);
+      mask_labels.push_back(labels.index({pos}));
+      // The ground-truth mask cropped and resized to each positive RoI (project_masks_on_boxes).
+      auto r = torch::cat({torch::arange(pos.numel(), pb.options()).unsqueeze(1), pb}, 1);
+      auto gm = gt_masks[b].index({matched.index({pos})}).to(pb.dtype()).unsqueeze(1);
+      mask_targets.push_back(roi_align(gm, r, 28, 28, 1.0, 2).select(1, 0));
+    } else if (cfg.masks) {
+      mask_rois.push_back(torch::zeros({0, 4}, p.options()));
+    }
+  }
+  auto [logits, reg] = box_branch(levels, rois, h, w);
+  auto labels = torch::cat(roi_labels);
+  out["loss_classifier"] = F::cross_entropy(logits, labels);
+  auto pos = torch::where(labels > 0)[0];
+  auto reg4 = reg.view({reg.size(0), -1, 4});
+  auto pred = reg4.index({pos, labels.index({pos})});
+  out["loss_box_reg"] = F::smooth_l1_loss(pred, torch::cat(roi_targets).index({pos}),
+                                          F::SmoothL1LossFuncOptions().reduction(torch::kSum).beta(1.0 / 9)) /
+                        static_cast<double>(std::max<int64_t>(1, labels.numel()));
+  if (cfg.masks) {
+    auto ml = mask_labels.empty() ? torch::zeros({0}, torch::dtype(torch::kLong).device(dev)) : torch::cat(mask_labels);
+    if (ml.numel() == 0) {
+      out["loss_mask"] = reg.sum() * 0;
+    } else {
+      auto logits_m = mask_branch(levels, mask_rois, h, w);
+      auto sel = logits_m.index({torch::arange(ml.size(0), ml.options()), ml});
+      out["loss_mask"] = F::binary_cross_entropy_with_logits(sel, torch::cat(mask_targets));
+    }
+  }
+  return out;
 }
 
 }  // namespace featjnd::detection

@@ -8,6 +8,8 @@
 
 #include <torch/torch.h>
 
+#include <map>
+#include <string>
 #include <vector>
 
 namespace featjnd::detection {
@@ -25,6 +27,11 @@ struct MaskRcnnConfig {
   // RoI heads
   double box_score_thresh = 0.05, box_nms = 0.5;
   int64_t detections_per_img = 100;
+  // The padded batch size anchors are laid on; 0: 4 × level '0' (stride-4 backbones).
+  int64_t image_h = 0, image_w = 0;
+  // Training: anchors and RoIs sampled per image, positive fractions (torchvision's defaults).
+  int64_t rpn_batch = 256, roi_batch = 512;
+  double rpn_positive = 0.5, roi_positive = 0.25;
 };
 
 // Box utilities (x1, y1, x2, y2).
@@ -64,8 +71,20 @@ struct RawOutputs {
 struct MaskRcnnHeadsImpl : torch::nn::Module {
   explicit MaskRcnnHeadsImpl(const MaskRcnnConfig& c);
 
-  // levels: '0'..'3','pool'. Image size = 4 × level '0' (the padded batch size).
+  // levels: '0'..'3','pool'.
   Detections detect(const std::vector<torch::Tensor>& levels);
+  // Postprocessing of the box branch into d.boxes/scores/labels, and the mask branch into d.masks.
+  void postprocess(Detections& d, const torch::Tensor& class_logits, const torch::Tensor& box_deltas, int64_t h, int64_t w);
+  void add_masks(Detections& d, const std::vector<torch::Tensor>& levels, int64_t h, int64_t w,
+                 torch::Tensor* selected_logits = nullptr);
+  std::pair<int64_t, int64_t> image_size(const std::vector<torch::Tensor>& levels) const;
+
+  // Mask R-CNN's training losses (torchvision's matchers, samplers and losses) for images with
+  // targets boxes (K×4, x1y1x2y2), labels (K, 1..C-1) and masks (K×H×W).
+  std::map<std::string, torch::Tensor> losses(const std::vector<torch::Tensor>& levels,
+                                              const std::vector<torch::Tensor>& gt_boxes,
+                                              const std::vector<torch::Tensor>& gt_labels,
+                                              const std::vector<torch::Tensor>& gt_masks, at::Generator& gen);
   RawOutputs raw(const std::vector<torch::Tensor>& levels, const std::vector<torch::Tensor>& proposals,
                  const std::vector<torch::Tensor>& mask_boxes, const std::vector<torch::Tensor>& mask_labels);
 

@@ -55,7 +55,7 @@ class FeatJND : public Distortion {
         auto j = est->forward(f);
         Features g = f;
         for (size_t l = 0; l < g.levels.size(); ++l) g.levels[l] = f.levels[l] + j.levels[l];
-        auto d = task.discrepancy(clean, task.head(g));
+        auto d = task.discrepancy(clean, task.head_distorted(g, clean));
         torch::Tensor m = torch::zeros({}, d.options());
         for (auto& l : j.levels) m = m + l.abs().mean();
         m = m / static_cast<double>(j.levels.size());

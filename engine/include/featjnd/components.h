@@ -108,6 +108,13 @@ class Task : public Component {
   // Loads weights or trains backbone and head together (the "prepare" stage).
   virtual void prepare(Backbone& backbone, RunContext& ctx) = 0;
   virtual TensorMap head(const Features& features) = 0;
+  // The head on distorted features for the discrepancy, reusing what the clean pass decided:
+  // a detector's proposals and RoIs come from the clean features (PAPER.md), so that D compares
+  // outputs for the same regions. By default, the plain head.
+  virtual TensorMap head_distorted(const Features& distorted, const TensorMap& clean) {
+    (void)clean;
+    return head(distorted);
+  }
   // D(h(F), h(F')) of PAPER.md: differentiable with respect to the distorted side.
   virtual torch::Tensor discrepancy(const TensorMap& clean, const TensorMap& distorted) = 0;
   virtual std::unique_ptr<Evaluator> evaluator() = 0;

@@ -1,0 +1,369 @@
+// Detection and instance segmentation with Mask R-CNN's heads over the backbone's FPN levels
+// (the split of PAPER.md for detection). The head reports the detections and the raw RPN and
+// RoI outputs; head_distorted reruns the heads on distorted features over the clean pass's
+// proposals and detected boxes, so that D_det / D_seg compare outputs for the same regions.
+// Metrics: COCO's 12 bbox and 12 segm statistics from engine/coco (pycocotools' semantics).
+#include <fmt/format.h>
+#include <torch/torch.h>
+
+#include <cstdio>
+#include <algorithm>
+#include <cmath>
+#include <fstream>
+
+#include "coco/evaluator.h"
+#include "featjnd/plugin.h"
+#include "featjnd_plugins/safetensors.h"
+#include "mask_rcnn.h"
+#include "scenes.h"
+
+using namespace featjnd;
+namespace det = featjnd::detection;
+
+namespace {
+
+std::vector<torch::Tensor> split_rows(const torch::Tensor& t, const torch::Tensor& counts) {
+  std::vector<torch::Tensor> out;
+  int64_t o = 0;
+  auto c = counts.cpu();
+  for (int64_t i = 0; i < c.size(0); ++i) {
+    const int64_t n = c[i].item<int64_t>();
+    out.push_back(t.slice(0, o, o + n));
+    o += n;
+  }
+  return out;
+}
+
+torch::Tensor counts_of(const std::vector<torch::Tensor>& parts) {
+  std::vector<int64_t> c;
+  for (auto& p : parts) c.push_back(p.size(0));
+  return torch::tensor(c, torch::kLong);
+}
+
+// COCO evaluation of a stream of batches: ground truth from the batch's instances, detections
+// from the head's outputs (masks pasted into the image and thresholded at 0.5, as torchvision's
+// COCO evaluation does).
+class CocoEvaluator : public Evaluator {
+ public:
+  explicit CocoEvaluator(bool masks) : masks_(masks) { reset(); }
+  void reset() override {
+    gt_ = {};
+    dt_.clear();
+    for (int c = 1; c <= 10; ++c) gt_.categories.push_back({c, det::kFashionMnistClasses[c - 1]});
+    next_ann_ = 1;
+  }
+  void digest(const TensorMap& out, const Batch& batch) override {
+    const int64_t H = batch.images.size(2), W = batch.images.size(3);
+    auto boxes = split_rows(out.at("boxes").cpu(), out.at("det_counts"));
+    auto scores = split_rows(out.at("scores").cpu(), out.at("det_counts"));
+    auto labels = split_rows(out.at("labels").cpu(), out.at("det_counts"));
+    std::vector<torch::Tensor> probs;
+    if (masks_) probs = split_rows(out.at("mask_probs").cpu(), out.at("det_counts"));
+    for (size_t b = 0; b < batch.instances.size(); ++b) {
+      const int64_t id = static_cast<int64_t>(gt_.images.size()) + 1;
+      gt_.image_index[id] = gt_.images.size();
+      gt_.images.push_back({id, static_cast<uint64_t>(H), static_cast<uint64_t>(W), ""});
+      const auto& inst = batch.instances[b];
+      auto gb = inst.at("boxes").cpu(), gm = inst.at("masks").cpu();
+      auto gl = inst.at("labels").cpu();
+      for (int64_t k = 0; k < gb.size(0); ++k) {
+        coco::Annotation a;
+        a.id = next_ann_++;
+        a.image_id = id;
+        a.category_id = gl[k].item<int64_t>();
+        const float x1 = gb[k][0].item<float>(), y1 = gb[k][1].item<float>();
+        a.bbox = {x1, y1, gb[k][2].item<float>() - x1, gb[k][3].item<float>() - y1};
+        auto m = gm[k].t().contiguous();
+        a.mask = coco::encode(m.data_ptr<uint8_t>(), static_cast<uint64_t>(H), static_cast<uint64_t>(W));
+        a.area = static_cast<double>(coco::area(*a.mask));
+        gt_.annotations.push_back(std::move(a));
+      }
+      torch::Tensor pasted;
+      if (masks_) pasted = (det::paste_masks(probs[b], boxes[b], H, W) > 0.5).to(torch::kUInt8);
+      for (int64_t k = 0; k < boxes[b].size(0); ++k) {
+        coco::Annotation d;
+        d.id = static_cast<int64_t>(dt_.size()) + 1;
+        d.image_id = id;
+        d.category_id = labels[b][k].item<int64_t>();
+        d.score = scores[b][k].item<float>();
+        const float x1 = boxes[b][k][0].item<float>(), y1 = boxes[b][k][1].item<float>();
+        d.bbox = {x1, y1, boxes[b][k][2].item<float>() - x1, boxes[b][k][3].item<float>() - y1};
+        d.area = d.bbox[2] * d.bbox[3];  // loadRes: box results carry the box's area
+        if (masks_) {
+          auto m = pasted[k].t().contiguous();
+          d.mask = coco::encode(m.data_ptr<uint8_t>(), static_cast<uint64_t>(H), static_cast<uint64_t>(W));
+        }
+        dt_.push_back(std::move(d));
+      }
+    }
+  }
+  std::map<std::string, double> results() override {
+    std::map<std::string, double> r;
+    auto put = [&](const std::string& prefix, const coco::EvalResult& e) {
+      for (size_t i = 0; i < 12; ++i) r[prefix + coco::kStatNames[i]] = e.stats[i];
+    };
+    put("bbox.", coco::evaluate(gt_, dt_, coco::IouType::bbox));
+    if (masks_) put("segm.", coco::evaluate(gt_, dt_, coco::IouType::segm));
+    r["detections_per_image"] = gt_.images.empty() ? 0 : double(dt_.size()) / double(gt_.images.size());
+    return r;
+  }
+
+ private:
+  bool masks_;
+  coco::Dataset gt_;
+  std::vector<coco::Annotation> dt_;
+  int64_t next_ann_ = 1;
+};
+
+class Detection : public Task {
+ public:
+  explicit Detection(const Params& p) : p_(p) {
+    if (p.text("dataset") == "coco")
+      throw std::runtime_error(fmt::format(
+          "detection: dataset 'coco' (COCO 2017 images at {}) has no loader in this version; the Fashion-MNIST scenes "
+          "run offline (dataset: fashion-mnist-scenes)",
+          p.text("root")));
+    so_.root = p.text("root");
+    so_.size = p.integer("scene_size");
+    so_.max_items = p.integer("max_items");
+    so_.channels = p.integer("channels");
+    so_.seed = static_cast<uint64_t>(p.integer("scene_seed"));
+  }
+
+  void attach(Backbone& backbone, RunContext& ctx) override {
+    backbone_ = &backbone;
+    auto probe = data(Split::eval, ctx);
+    probe->reset(0);
+    auto b = probe->next();
+    if (!b) throw std::runtime_error("detection: the evaluation split is empty");
+    torch::NoGradGuard no_grad;
+    const bool was = backbone.module().is_training();
+    backbone.module().eval();
+    auto f = backbone.forward(b->images.slice(0, 0, 1).to(ctx.device()));
+    backbone.module().train(was);
+    if (f.levels.size() != 5)
+      throw std::runtime_error(fmt::format("detection: the backbone gives {} feature levels; Mask R-CNN needs the 5 FPN "
+                                           "levels (set the backbone's neck: fpn)",
+                                           f.levels.size()));
+    det::MaskRcnnConfig c;
+    c.num_classes = 11;
+    c.channels = f.levels[0].size(1);
+    c.representation = p_.integer("representation");
+    c.mask_channels = p_.integer("mask_channels");
+    c.masks = p_.flag("masks");
+    c.anchor_sizes = p_.at("anchor_sizes").get<std::vector<double>>();
+    if (c.anchor_sizes.size() != 5) throw std::runtime_error("detection: anchor_sizes needs 5 sizes, one per FPN level");
+    c.pre_nms_train = p_.integer("rpn_pre_nms_train");
+    c.post_nms_train = p_.integer("rpn_post_nms_train");
+    c.pre_nms_test = p_.integer("rpn_pre_nms_test");
+    c.post_nms_test = p_.integer("rpn_post_nms_test");
+    c.rpn_batch = p_.integer("rpn_batch");
+    c.roi_batch = p_.integer("roi_batch");
+    c.box_score_thresh = p_.real("box_score_thresh");
+    c.detections_per_img = p_.integer("detections_per_img");
+    c.image_h = b->images.size(2);
+    c.image_w = b->images.size(3);
+    heads_ = det::MaskRcnnHeads(c);
+    heads_->to(ctx.device());
+  }
+
+  torch::nn::Module& head_module() override { return *heads_; }
+
+  std::unique_ptr<DataSource> data(Split split, RunContext&) override {
+    auto& cache = split == Split::train ? train_scenes_ : eval_scenes_;
+    auto o = so_;
+    o.count = p_.integer(split == Split::train ? "train_samples" : "eval_samples");
+    o.batch_size = p_.integer("batch_size");
+    o.augment = split == Split::train;
+    if (cache.empty()) cache = det::make_scenes(o, split);
+    return det::make_scene_source(cache, o);
+  }
+
+  void prepare(Backbone& backbone, RunContext& ctx) override {
+    if (!backbone.weights_path().empty()) return load_weights(backbone);
+    train(backbone, ctx);
+    // The evaluation scenes as a COCO instances file, for coco-eval and other tools.
+    auto path = ctx.artifact_path("scenes_val.json");
+    {
+      std::ofstream out(path);
+      out << det::scenes_coco_json(eval_scenes_.empty() ? det::make_scenes(eval_options(), Split::eval) : eval_scenes_);
+    }
+    ctx.add_artifact("scenes_val.json", "coco-instances");
+  }
+
+  TensorMap head(const Features& f) override {
+    const auto& L = f.levels;
+    const auto [h, w] = heads_->image_size(L);
+    TensorMap m;
+    auto [obj, del] = heads_->rpn_head(L);
+    std::vector<int64_t> per_level;
+    auto anc = heads_->anchors(L, &per_level);
+    det::Detections d;
+    d.proposals = heads_->proposals(obj, del, anc, per_level, h, w);
+    auto [logits, reg] = heads_->box_branch(L, d.proposals, h, w);
+    heads_->postprocess(d, logits, reg, h, w);
+    torch::Tensor mask_logits;
+    if (heads_->cfg.masks) heads_->add_masks(d, L, h, w, &mask_logits);
+    m["objectness"] = obj;
+    m["rpn_deltas"] = del;
+    m["proposals"] = torch::cat(d.proposals);
+    m["proposal_counts"] = counts_of(d.proposals);
+    m["class_logits"] = logits;
+    m["box_deltas"] = reg;
+    m["boxes"] = torch::cat(d.boxes);
+    m["scores"] = torch::cat(d.scores);
+    m["labels"] = torch::cat(d.labels);
+    m["det_counts"] = counts_of(d.boxes);
+    if (heads_->cfg.masks) {
+      m["mask_probs"] = torch::cat(d.masks);
+      m["mask_logits"] = mask_logits;
+    }
+    return m;
+  }
+
+  TensorMap head_distorted(const Features& g, const TensorMap& clean) override {
+    auto props = split_rows(clean.at("proposals"), clean.at("proposal_counts"));
+    auto boxes = split_rows(clean.at("boxes"), clean.at("det_counts"));
+    auto labels = split_rows(clean.at("labels"), clean.at("det_counts"));
+    auto r = heads_->raw(g.levels, props, heads_->cfg.masks ? boxes : std::vector<torch::Tensor>{}, labels);
+    TensorMap m{{"objectness", r.objectness}, {"rpn_deltas", r.rpn_deltas}, {"class_logits", r.class_logits},
+                {"box_deltas", r.box_deltas}};
+    if (r.mask_logits.defined()) m["mask_logits"] = r.mask_logits;
+    return m;
+  }
+
+  // D_det = KL_T(RPN objectness) + SmoothL1(RPN deltas) + KL_T(RoI classes) + SmoothL1(RoI deltas)
+  // [+ KL_T(mask logits per pixel) = D_seg]; Bernoulli KL for the sigmoid outputs.
+  torch::Tensor discrepancy(const TensorMap& clean, const TensorMap& dist) override {
+    const double t = p_.real("temperature");
+    auto bernoulli_kl = [&](const torch::Tensor& a, const torch::Tensor& b) {
+      auto lp = torch::log_sigmoid(a / t), lq = torch::log_sigmoid(b / t);
+      auto lp0 = torch::log_sigmoid(-a / t), lq0 = torch::log_sigmoid(-b / t);
+      return t * t * (lp.exp() * (lp - lq) + lp0.exp() * (lp0 - lq0)).mean();
+    };
+    auto smooth = [](const torch::Tensor& a, const torch::Tensor& b) {
+      return torch::nn::functional::smooth_l1_loss(b, a, torch::nn::functional::SmoothL1LossFuncOptions().beta(1.0 / 9));
+    };
+    auto d = bernoulli_kl(clean.at("objectness"), dist.at("objectness")) + smooth(clean.at("rpn_deltas"), dist.at("rpn_deltas"));
+    if (clean.at("class_logits").size(0) > 0) {
+      auto lp = torch::log_softmax(clean.at("class_logits") / t, 1), lq = torch::log_softmax(dist.at("class_logits") / t, 1);
+      d = d + t * t * (lp.exp() * (lp - lq)).sum(1).mean() + smooth(clean.at("box_deltas"), dist.at("box_deltas"));
+    }
+    if (p_.text("discrepancy") == "segm" && clean.count("mask_logits") && dist.count("mask_logits") &&
+        clean.at("mask_logits").numel() > 0)
+      d = d + bernoulli_kl(clean.at("mask_logits"), dist.at("mask_logits"));
+    return d;
+  }
+
+  std::unique_ptr<Evaluator> evaluator() override { return std::make_unique<CocoEvaluator>(heads_->cfg.masks); }
+
+ private:
+  det::SceneOptions eval_options() const {
+    auto o = so_;
+    o.count = p_.integer("eval_samples");
+    return o;
+  }
+
+  // A Mask R-CNN checkpoint as tools/export_weights.py writes it: backbone (and FPN) keys at the
+  // top level, the heads under rpn.* and roi_heads.* (torchvision's names).
+  void load_weights(Backbone& backbone) {
+    auto file = plugins::SafeTensors::read(backbone.weights_path());
+    const bool strict = backbone.weights_strict();
+    auto b = plugins::load_state_dict(backbone.module(), file, "", strict, {"rpn.", "roi_heads."});
+    std::vector<std::string> not_heads;
+    for (auto& k : file.keys())
+      if (k.rfind("rpn.", 0) != 0 && k.rfind("roi_heads.", 0) != 0) not_heads.push_back(k.substr(0, k.find('.') + 1));
+    std::sort(not_heads.begin(), not_heads.end());
+    not_heads.erase(std::unique(not_heads.begin(), not_heads.end()), not_heads.end());
+    plugins::load_state_dict(*heads_, file, "", strict, not_heads);
+    for (auto& k : b.missing) std::fprintf(stderr, "weights: missing key '%s' (strict: false)\n", k.c_str());
+  }
+
+  void train(Backbone& backbone, RunContext& ctx) {
+    auto data = this->data(Split::train, ctx);
+    std::vector<torch::Tensor> params = backbone.module().parameters();
+    for (auto& t : heads_->parameters()) params.push_back(t);
+    const double lr = p_.real("lr");
+    torch::optim::AdamW opt(params, torch::optim::AdamWOptions(lr).weight_decay(p_.real("weight_decay")));
+    const int64_t epochs = p_.integer("epochs"), bs = p_.integer("batch_size");
+    const int64_t total = std::max<int64_t>(1, epochs * ((data->size() + bs - 1) / bs));
+    const int64_t warmup = std::min<int64_t>(100, total / 10);
+    backbone.module().train();
+    heads_->train();
+    auto gen = at::detail::createCPUGenerator(ctx.seed() * 31 + 7);
+    int64_t step = 0;
+    for (int64_t e = 0; e < epochs; ++e) {
+      data->reset(ctx.seed() * 1000 + static_cast<uint64_t>(e));
+      while (auto b = data->next()) {
+        if (b->size() < 2) continue;  // BatchNorm
+        double cur = step < warmup ? lr * double(step + 1) / double(warmup)
+                                   : 0.5 * lr * (1.0 + std::cos(M_PI * double(step - warmup) / double(total - warmup)));
+        for (auto& g : opt.param_groups()) g.options().set_lr(cur);
+        std::vector<torch::Tensor> boxes, labels, masks;
+        for (auto& inst : b->instances) {
+          boxes.push_back(inst.at("boxes").to(ctx.device()));
+          labels.push_back(inst.at("labels").to(ctx.device()));
+          masks.push_back(inst.at("masks").to(ctx.device()));
+        }
+        auto f = backbone.forward(b->images.to(ctx.device()));
+        auto losses = heads_->losses(f.levels, boxes, labels, masks, gen);
+        torch::Tensor loss = torch::zeros({}, f.levels[0].options());
+        for (auto& [k, v] : losses) loss = loss + v;
+        opt.zero_grad();
+        loss.backward();
+        torch::nn::utils::clip_grad_norm_(params, 10.0);
+        opt.step();
+        ctx.log_metric("train.loss", loss.item<double>(), step);
+        if (step % 10 == 0)
+          for (auto& [k, v] : losses) ctx.log_metric("train." + k, v.item<double>(), step);
+        ctx.progress(++step, total, fmt::format("training, loss {:.3f}", loss.item<double>()));
+      }
+    }
+    backbone.module().eval();
+    heads_->eval();
+  }
+
+  Params p_;
+  det::SceneOptions so_;
+  Backbone* backbone_ = nullptr;
+  det::MaskRcnnHeads heads_{nullptr};
+  std::vector<det::Scene> train_scenes_, eval_scenes_;
+};
+
+const featjnd_param_info kParams[] = {
+    featjnd::param("dataset", "string", "\"fashion-mnist-scenes\"",
+                   "fashion-mnist-scenes (generated offline from Debian's Fashion-MNIST) or coco", FEATJND_STAGE_ALL,
+                   -HUGE_VAL, HUGE_VAL, "fashion-mnist-scenes|coco"),
+    featjnd::param("root", "path", "\"/usr/share/datasets/fashion-mnist\"", "Fashion-MNIST IDX folder (or COCO root)",
+                   FEATJND_STAGE_ALL),
+    featjnd::param("scene_size", "int", "128", "scene canvas side", FEATJND_STAGE_ALL, 64, 1024),
+    featjnd::param("max_items", "int", "6", "items per scene (1..max)", FEATJND_STAGE_ALL, 1, 32),
+    featjnd::param("scene_seed", "int", "0", "seed of the generated scenes", FEATJND_STAGE_ALL, 0, 1e9),
+    featjnd::param("channels", "int", "1", "image channels (the grey scenes are repeated)", FEATJND_STAGE_ALL, 1, 3),
+    featjnd::param("train_samples", "int", "2000", "training scenes", FEATJND_STAGE_ALL, 1, 1e7),
+    featjnd::param("eval_samples", "int", "500", "evaluation scenes", FEATJND_STAGE_ALL, 1, 1e7),
+    featjnd::param("batch_size", "int", "8", "scenes per batch", FEATJND_STAGE_ALL, 1, 4096),
+    featjnd::param("epochs", "int", "6", "training epochs when no weights are given", FEATJND_STAGE_PREPARE, 1, 1000),
+    featjnd::param("lr", "float", "0.001", "AdamW learning rate (warm-up, then cosine)", FEATJND_STAGE_PREPARE, 0, 10),
+    featjnd::param("weight_decay", "float", "0.0001", "AdamW weight decay", FEATJND_STAGE_PREPARE, 0, 1),
+    featjnd::param("masks", "bool", "true", "instance segmentation (mask head) as well as boxes", FEATJND_STAGE_ALL),
+    featjnd::param("representation", "int", "1024", "box head width (torchvision: 1024)", FEATJND_STAGE_ALL, 8, 8192),
+    featjnd::param("mask_channels", "int", "256", "mask head width (torchvision: 256)", FEATJND_STAGE_ALL, 8, 4096),
+    featjnd::param("anchor_sizes", "json", "[32, 64, 128, 256, 512]", "anchor size per FPN level", FEATJND_STAGE_ALL),
+    featjnd::param("rpn_pre_nms_train", "int", "2000", "RPN top-k per level before NMS, training", FEATJND_STAGE_PREPARE, 1, 1e6),
+    featjnd::param("rpn_post_nms_train", "int", "2000", "RPN proposals per image after NMS, training", FEATJND_STAGE_PREPARE, 1, 1e6),
+    featjnd::param("rpn_pre_nms_test", "int", "1000", "RPN top-k per level before NMS", FEATJND_STAGE_ALL, 1, 1e6),
+    featjnd::param("rpn_post_nms_test", "int", "1000", "RPN proposals per image after NMS", FEATJND_STAGE_ALL, 1, 1e6),
+    featjnd::param("rpn_batch", "int", "256", "anchors sampled per image for the RPN loss", FEATJND_STAGE_PREPARE, 1, 1e6),
+    featjnd::param("roi_batch", "int", "512", "RoIs sampled per image for the heads' loss", FEATJND_STAGE_PREPARE, 1, 1e6),
+    featjnd::param("box_score_thresh", "float", "0.05", "detections below this score are dropped", FEATJND_STAGE_ALL, 0, 1),
+    featjnd::param("detections_per_img", "int", "100", "detections kept per image", FEATJND_STAGE_ALL, 1, 1e5),
+    featjnd::param("temperature", "float", "1.0", "T of the KL terms of D", FEATJND_STAGE_FIT | FEATJND_STAGE_EVALUATE, 0.01, 100),
+    featjnd::param("discrepancy", "string", "\"segm\"", "det: D_det; segm: D_det + the per-pixel mask KL (D_seg)",
+                   FEATJND_STAGE_FIT | FEATJND_STAGE_EVALUATE, -HUGE_VAL, HUGE_VAL, "det|segm"),
+};
+
+}  // namespace
+
+FEATJND_PLUGIN("task", "detection", "1.0",
+               "Mask R-CNN heads on FPN features (torchvision names), COCO bbox/segm metrics, D_det/D_seg", kParams, Detection)
