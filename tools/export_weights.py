@@ -19,8 +19,9 @@ PVTv2-b1/b2/b3 detectors) are translated key by key, documented in mmdet_swin_ke
 
 Mask R-CNN layout: the backbone's keys at the top level (torchvision's backbone.body.* -> *, and for
 mmdetection backbone.* -> the torchvision/timm name), the FPN under fpn.* (torchvision) or neck.*
-(mmdetection), and the detection heads under their own checkpoint's names (rpn.*, roi_heads.* for
-torchvision; rpn_head.*, roi_head.* for mmdetection), read by the detection task plugin.
+(mmdetection), and the detection heads under torchvision's names (rpn.*, roi_heads.*; mmdetection's
+rpn_head.* / roi_head.* are renamed, with its background-last classifier reordered), read by the
+detection task plugin (num_classes 81 for mmdetection's 80 classes).
 torchvision's FrozenBatchNorm2d has no num_batches_tracked; a zero is written for each, as
 BatchNorm2d expects one.
 
@@ -130,9 +131,44 @@ def mmdet_pvt_v2_key(k, v, state):
     return [(base + rest, v)]  # norm1, norm2, attn.sr, attn.norm
 
 
-def from_mmdet(state, arch):
+def mmdet_head_keys(state):
+    """mmdetection's Mask R-CNN heads -> torchvision's names. mmdetection's classifier has the
+    background last (80 + 1 rows) and class-specific boxes and masks without one; torchvision puts
+    the background first. Returns (key, value) pairs; mmdetection's 80 contiguous labels stay
+    contiguous (label i + 1)."""
+    import torch
     out = {}
     for k, v in state.items():
+        if k.startswith("rpn_head."):
+            k2 = (k.replace("rpn_head.rpn_conv.", "rpn.head.conv.0.0.").replace("rpn_head.rpn_cls.", "rpn.head.cls_logits.")
+                  .replace("rpn_head.rpn_reg.", "rpn.head.bbox_pred."))
+            out[k2] = v
+        elif k.startswith("roi_head.bbox_head."):
+            rest = k[len("roi_head.bbox_head."):]
+            if rest.startswith("shared_fcs."):
+                i, kind = rest.split(".")[1], rest.split(".")[2]
+                out[f"roi_heads.box_head.fc{6 + int(i)}.{kind}"] = v
+            elif rest.startswith("fc_cls."):
+                out["roi_heads.box_predictor.cls_score." + rest.split(".")[1]] = torch.cat([v[-1:], v[:-1]])
+            elif rest.startswith("fc_reg."):
+                out["roi_heads.box_predictor.bbox_pred." + rest.split(".")[1]] = torch.cat([torch.zeros_like(v[:4]), v])
+        elif k.startswith("roi_head.mask_head."):
+            rest = k[len("roi_head.mask_head."):]
+            if rest.startswith("convs."):
+                i, kind = rest.split(".")[1], rest.split(".")[-1]
+                out[f"roi_heads.mask_head.{i}.0.{kind}"] = v
+            elif rest.startswith("upsample."):
+                out["roi_heads.mask_predictor.conv5_mask." + rest.split(".")[-1]] = v
+            elif rest.startswith("conv_logits."):
+                out["roi_heads.mask_predictor.mask_fcn_logits." + rest.split(".")[-1]] = torch.cat([torch.zeros_like(v[:1]), v])
+    return out
+
+
+def from_mmdet(state, arch):
+    out = mmdet_head_keys(state)
+    for k, v in state.items():
+        if k.startswith(("rpn_head.", "roi_head.")):
+            continue
         if k.startswith("backbone."):
             k = k[len("backbone."):]
             if arch == "swin":
@@ -141,7 +177,7 @@ def from_mmdet(state, arch):
                 pairs = mmdet_pvt_v2_key(k, v, state)
             for nk, nv in pairs:
                 out[nk] = nv.contiguous()
-        else:  # neck.*, rpn_head.*, roi_head.*: mmdetection's names
+        else:  # neck.*: mmdetection's names, as the engine's swin/pvt_v2 necks use them
             out[k] = v
     return out
 

@@ -146,7 +146,8 @@ class Detection : public Task {
                                            "levels (set the backbone's neck: fpn)",
                                            f.levels.size()));
     det::MaskRcnnConfig c;
-    c.num_classes = 11;
+    // With the background at 0: the 10 Fashion-MNIST classes, or COCO's 91 ids (torchvision's layout).
+    c.num_classes = p_.integer("num_classes") > 0 ? p_.integer("num_classes") : (p_.text("dataset") == "coco" ? 91 : 11);
     c.channels = f.levels[0].size(1);
     c.representation = p_.integer("representation");
     c.mask_channels = p_.integer("mask_channels");
@@ -346,6 +347,8 @@ const featjnd_param_info kParams[] = {
     featjnd::param("epochs", "int", "6", "training epochs when no weights are given", FEATJND_STAGE_PREPARE, 1, 1000),
     featjnd::param("lr", "float", "0.001", "AdamW learning rate (warm-up, then cosine)", FEATJND_STAGE_PREPARE, 0, 10),
     featjnd::param("weight_decay", "float", "0.0001", "AdamW weight decay", FEATJND_STAGE_PREPARE, 0, 1),
+    featjnd::param("num_classes", "int", "0", "classes with the background (0: 11 for the scenes, 91 for COCO)",
+                   FEATJND_STAGE_ALL, 0, 100000),
     featjnd::param("masks", "bool", "true", "instance segmentation (mask head) as well as boxes", FEATJND_STAGE_ALL),
     featjnd::param("representation", "int", "1024", "box head width (torchvision: 1024)", FEATJND_STAGE_ALL, 8, 8192),
     featjnd::param("mask_channels", "int", "256", "mask head width (torchvision: 256)", FEATJND_STAGE_ALL, 8, 4096),

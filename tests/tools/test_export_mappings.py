@@ -106,7 +106,29 @@ def maskrcnn():
           "maskrcnn: the rest under fpn.*, rpn.*, roi_heads.*")
 
 
+def mmdet_heads():
+    state = {"rpn_head.rpn_conv.weight": torch.zeros(256, 256, 3, 3), "rpn_head.rpn_cls.bias": torch.zeros(3),
+             "roi_head.bbox_head.shared_fcs.1.weight": torch.zeros(1024, 1024),
+             "roi_head.bbox_head.fc_cls.weight": torch.arange(81.0).view(81, 1),
+             "roi_head.bbox_head.fc_reg.bias": torch.ones(320),
+             "roi_head.mask_head.convs.3.conv.weight": torch.zeros(256, 256, 3, 3),
+             "roi_head.mask_head.upsample.bias": torch.zeros(256),
+             "roi_head.mask_head.conv_logits.weight": torch.ones(80, 256, 1, 1)}
+    m = ew.mmdet_head_keys(state)
+    check(set(m) == {"rpn.head.conv.0.0.weight", "rpn.head.cls_logits.bias", "roi_heads.box_head.fc7.weight",
+                     "roi_heads.box_predictor.cls_score.weight", "roi_heads.box_predictor.bbox_pred.bias",
+                     "roi_heads.mask_head.3.0.weight", "roi_heads.mask_predictor.conv5_mask.bias",
+                     "roi_heads.mask_predictor.mask_fcn_logits.weight"}, "mmdet heads: torchvision names")
+    cls = m["roi_heads.box_predictor.cls_score.weight"].view(-1)
+    check(cls[0] == 80 and cls[1] == 0 and cls[80] == 79, "mmdet heads: background row moved first")
+    reg = m["roi_heads.box_predictor.bbox_pred.bias"]
+    check(reg.shape[0] == 324 and reg[:4].abs().sum() == 0 and reg[4:].eq(1).all(), "mmdet heads: a zero background box")
+    logits = m["roi_heads.mask_predictor.mask_fcn_logits.weight"]
+    check(logits.shape[0] == 81 and logits[0].abs().sum() == 0, "mmdet heads: a zero background mask channel")
+
+
 swin_patch_merging()
 pvt_attention_and_ffn()
+mmdet_heads()
 maskrcnn()
 sys.exit(1 if failures else 0)
