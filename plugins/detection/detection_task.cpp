@@ -10,11 +10,13 @@
 #include <algorithm>
 #include <cmath>
 #include <fstream>
+#include <set>
 
 #include "coco/evaluator.h"
 #include "featjnd/plugin.h"
 #include "featjnd_plugins/safetensors.h"
 #include "mask_rcnn.h"
+#include "coco_source.h"
 #include "scenes.h"
 
 using namespace featjnd;
@@ -115,14 +117,97 @@ class CocoEvaluator : public Evaluator {
   int64_t next_ann_ = 1;
 };
 
+// COCO 2017 evaluation against the annotation file: detections return to each image's original
+// coordinates (torchvision's postprocess), masks are pasted at the original size, labels map to
+// category ids (91 classes: the label is the COCO id, as torchvision's; otherwise the i-th
+// category in id order, as mmdetection's contiguous labels).
+class CocoFileEvaluator : public Evaluator {
+ public:
+  CocoFileEvaluator(std::string path, bool masks, int64_t classes) : path_(std::move(path)), masks_(masks), classes_(classes) {}
+  void reset() override {
+    if (!loaded_) {
+      gt_ = coco::load_ground_truth(path_, masks_);
+      for (auto& c : gt_.categories) cat_ids_.push_back(c.id);
+      std::sort(cat_ids_.begin(), cat_ids_.end());
+      loaded_ = true;
+    }
+    seen_.clear();
+    dt_.clear();
+  }
+  void digest(const TensorMap& out, const Batch& batch) override {
+    if (!loaded_) reset();
+    auto boxes = split_rows(out.at("boxes").cpu(), out.at("det_counts"));
+    auto scores = split_rows(out.at("scores").cpu(), out.at("det_counts"));
+    auto labels = split_rows(out.at("labels").cpu(), out.at("det_counts"));
+    std::vector<torch::Tensor> probs;
+    if (masks_) probs = split_rows(out.at("mask_probs").cpu(), out.at("det_counts"));
+    for (size_t b = 0; b < batch.instances.size(); ++b) {
+      const auto& inst = batch.instances[b];
+      const int64_t id = inst.at("image_id")[0].item<int64_t>();
+      const int64_t oh = inst.at("orig_size")[0].item<int64_t>(), ow = inst.at("orig_size")[1].item<int64_t>();
+      auto rh = torch::tensor(float(oh)) / torch::tensor(float(inst.at("size")[0].item<int64_t>()));
+      auto rw = torch::tensor(float(ow)) / torch::tensor(float(inst.at("size")[1].item<int64_t>()));
+      auto bx = boxes[b];
+      bx = torch::stack({bx.select(1, 0) * rw, bx.select(1, 1) * rh, bx.select(1, 2) * rw, bx.select(1, 3) * rh}, 1);
+      seen_.insert(id);
+      torch::Tensor pasted;
+      if (masks_) pasted = (det::paste_masks(probs[b], bx, oh, ow) > 0.5).to(torch::kUInt8);
+      for (int64_t k = 0; k < bx.size(0); ++k) {
+        coco::Annotation d;
+        d.id = static_cast<int64_t>(dt_.size()) + 1;
+        d.image_id = id;
+        const int64_t label = labels[b][k].item<int64_t>();
+        if (classes_ == 91) d.category_id = label;
+        else if (label >= 1 && static_cast<size_t>(label) <= cat_ids_.size()) d.category_id = cat_ids_[static_cast<size_t>(label - 1)];
+        else continue;
+        d.score = scores[b][k].item<float>();
+        const float x1 = bx[k][0].item<float>(), y1 = bx[k][1].item<float>();
+        d.bbox = {x1, y1, bx[k][2].item<float>() - x1, bx[k][3].item<float>() - y1};
+        d.area = d.bbox[2] * d.bbox[3];
+        if (masks_) {
+          auto m = pasted[k].t().contiguous();
+          d.mask = coco::encode(m.data_ptr<uint8_t>(), static_cast<uint64_t>(oh), static_cast<uint64_t>(ow));
+        }
+        dt_.push_back(std::move(d));
+      }
+    }
+  }
+  std::map<std::string, double> results() override {
+    // pycocotools with params.imgIds = the evaluated images.
+    coco::Dataset sub;
+    sub.categories = gt_.categories;
+    for (auto& im : gt_.images)
+      if (seen_.count(im.id)) {
+        sub.image_index[im.id] = sub.images.size();
+        sub.images.push_back(im);
+      }
+    for (auto& a : gt_.annotations)
+      if (seen_.count(a.image_id)) sub.annotations.push_back(a);
+    std::map<std::string, double> r;
+    auto put = [&](const std::string& prefix, const coco::EvalResult& e) {
+      for (size_t i = 0; i < 12; ++i) r[prefix + coco::kStatNames[i]] = e.stats[i];
+    };
+    put("bbox.", coco::evaluate(sub, dt_, coco::IouType::bbox));
+    if (masks_) put("segm.", coco::evaluate(sub, dt_, coco::IouType::segm));
+    r["detections_per_image"] = seen_.empty() ? 0 : double(dt_.size()) / double(seen_.size());
+    return r;
+  }
+
+ private:
+  std::string path_;
+  bool masks_;
+  int64_t classes_;
+  bool loaded_ = false;
+  coco::Dataset gt_;
+  std::vector<int64_t> cat_ids_;
+  std::set<int64_t> seen_;
+  std::vector<coco::Annotation> dt_;
+};
+
 class Detection : public Task {
  public:
   explicit Detection(const Params& p) : p_(p) {
-    if (p.text("dataset") == "coco")
-      throw std::runtime_error(fmt::format(
-          "detection: dataset 'coco' (COCO 2017 images at {}) has no loader in this version; the Fashion-MNIST scenes "
-          "run offline (dataset: fashion-mnist-scenes)",
-          p.text("root")));
+    coco_ = p.text("dataset") == "coco";
     so_.root = p.text("root");
     so_.size = p.integer("scene_size");
     so_.max_items = p.integer("max_items");
@@ -162,8 +247,10 @@ class Detection : public Task {
     c.roi_batch = p_.integer("roi_batch");
     c.box_score_thresh = p_.real("box_score_thresh");
     c.detections_per_img = p_.integer("detections_per_img");
-    c.image_h = b->images.size(2);
-    c.image_w = b->images.size(3);
+    if (!coco_) {  // fixed-size scenes; COCO batches vary, and anchors follow the padded batch
+      c.image_h = b->images.size(2);
+      c.image_w = b->images.size(3);
+    }
     heads_ = det::MaskRcnnHeads(c);
     heads_->to(ctx.device());
   }
@@ -171,6 +258,13 @@ class Detection : public Task {
   torch::nn::Module& head_module() override { return *heads_; }
 
   std::unique_ptr<DataSource> data(Split split, RunContext&) override {
+    if (coco_) {
+      det::CocoOptions o;
+      o.root = so_.root;
+      o.limit = p_.integer(split == Split::train ? "train_samples" : "eval_samples");
+      o.batch_size = p_.integer("batch_size");
+      return det::make_coco_source(o, split);
+    }
     auto& cache = split == Split::train ? train_scenes_ : eval_scenes_;
     auto o = so_;
     o.count = p_.integer(split == Split::train ? "train_samples" : "eval_samples");
@@ -182,6 +276,7 @@ class Detection : public Task {
 
   void prepare(Backbone& backbone, RunContext& ctx) override {
     if (!backbone.weights_path().empty()) return load_weights(backbone);
+    if (coco_) throw std::runtime_error("detection on COCO needs Mask R-CNN weights (the backbone's weights parameter)");
     train(backbone, ctx);
     // The evaluation scenes as a COCO instances file, for coco-eval and other tools.
     auto path = ctx.artifact_path("scenes_val.json");
@@ -256,7 +351,12 @@ class Detection : public Task {
     return d;
   }
 
-  std::unique_ptr<Evaluator> evaluator() override { return std::make_unique<CocoEvaluator>(heads_->cfg.masks); }
+  std::unique_ptr<Evaluator> evaluator() override {
+    if (coco_)
+      return std::make_unique<CocoFileEvaluator>(det::coco_annotation_path(so_.root, Split::eval), heads_->cfg.masks,
+                                                 heads_->cfg.num_classes);
+    return std::make_unique<CocoEvaluator>(heads_->cfg.masks);
+  }
 
  private:
   det::SceneOptions eval_options() const {
@@ -325,6 +425,7 @@ class Detection : public Task {
   }
 
   Params p_;
+  bool coco_ = false;
   det::SceneOptions so_;
   Backbone* backbone_ = nullptr;
   det::MaskRcnnHeads heads_{nullptr};

@@ -1,0 +1,87 @@
+#include "coco_source.h"
+
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+
+#include <fmt/format.h>
+#include <torch/torch.h>
+
+#include "featjnd_plugins/jpeg.h"
+
+namespace featjnd::detection {
+
+namespace {
+
+namespace fs = std::filesystem;
+namespace F = torch::nn::functional;
+
+class CocoSource : public DataSource {
+ public:
+  CocoSource(const CocoOptions& o, Split split) : o_(o) {
+    const std::string name = split == Split::train ? "train2017" : "val2017";
+    images_dir_ = (fs::path(o.root) / name).string();
+    auto ds = coco::load_ground_truth(coco_annotation_path(o.root, split), false);
+    for (auto& im : ds.images) images_.push_back(im);
+    std::sort(images_.begin(), images_.end(), [](const coco::Image& a, const coco::Image& b) { return a.id < b.id; });
+    if (o.limit > 0 && static_cast<size_t>(o.limit) < images_.size()) images_.resize(static_cast<size_t>(o.limit));
+    if (!fs::is_directory(images_dir_)) throw std::runtime_error(fmt::format("COCO: no image folder {}", images_dir_));
+  }
+  int64_t size() const override { return static_cast<int64_t>(images_.size()); }
+  void reset(uint64_t) override { pos_ = 0; }
+  std::optional<Batch> next() override {
+    if (pos_ >= size()) return std::nullopt;
+    const int64_t end = std::min(pos_ + o_.batch_size, size());
+    std::vector<torch::Tensor> imgs;
+    Batch b;
+    int64_t H = 0, W = 0;
+    const auto mean = torch::tensor({0.485, 0.456, 0.406}, torch::kFloat).view({3, 1, 1});
+    const auto std = torch::tensor({0.229, 0.224, 0.225}, torch::kFloat).view({3, 1, 1});
+    for (int64_t i = pos_; i < end; ++i) {
+      const auto& im = images_[static_cast<size_t>(i)];
+      auto path = (fs::path(images_dir_) / im.file_name).string();
+      auto x = (plugins::decode_jpeg(path).to(torch::kFloat) / 255.0 - mean) / std;
+      const double h = double(x.size(1)), w = double(x.size(2));
+      // torchvision: scale = min(800 / shorter, 1333 / longer), interpolate with that factor.
+      const double scale = std::min(double(o_.min_size) / std::min(h, w), double(o_.max_size) / std::max(h, w));
+      x = F::interpolate(x.unsqueeze(0), F::InterpolateFuncOptions()
+                                             .scale_factor(std::vector<double>{scale, scale})
+                                             .mode(torch::kBilinear)
+                                             .recompute_scale_factor(true)
+                                             .align_corners(false))[0];
+      H = std::max(H, x.size(1));
+      W = std::max(W, x.size(2));
+      imgs.push_back(x);
+      b.instances.push_back({{"image_id", torch::tensor({im.id}, torch::kLong)},
+                             {"orig_size", torch::tensor({int64_t(h), int64_t(w)}, torch::kLong)},
+                             {"size", torch::tensor({x.size(1), x.size(2)}, torch::kLong)}});
+    }
+    pos_ = end;
+    H = (H + 31) / 32 * 32;
+    W = (W + 31) / 32 * 32;
+    auto batch = torch::zeros({static_cast<int64_t>(imgs.size()), 3, H, W});
+    for (size_t i = 0; i < imgs.size(); ++i)
+      batch[static_cast<int64_t>(i)].slice(1, 0, imgs[i].size(1)).slice(2, 0, imgs[i].size(2)).copy_(imgs[i]);
+    b.images = batch;
+    return b;
+  }
+
+ private:
+  CocoOptions o_;
+  std::string images_dir_;
+  std::vector<coco::Image> images_;
+  int64_t pos_ = 0;
+};
+
+}  // namespace
+
+std::string coco_annotation_path(const std::string& root, Split split) {
+  return (fs::path(root) / "annotations" / (split == Split::train ? "instances_train2017.json" : "instances_val2017.json"))
+      .string();
+}
+
+std::unique_ptr<DataSource> make_coco_source(const CocoOptions& o, Split split) {
+  return std::make_unique<CocoSource>(o, split);
+}
+
+}  // namespace featjnd::detection

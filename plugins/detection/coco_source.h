@@ -1,0 +1,27 @@
+// COCO 2017 images for the paper's detection setting: <root>/<split>2017/*.jpg with
+// <root>/annotations/instances_<split>2017.json, transformed as torchvision's
+// GeneralizedRCNNTransform does (ImageNet normalisation, bilinear resize of the shorter side to
+// 800 with the longer side at most 1333, zero padding of the batch to a multiple of 32). Each
+// image's instances carry its COCO id, original and resized sizes, so that detections return to
+// original coordinates for the evaluation against the annotation file.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "coco/dataset.h"
+#include "featjnd/components.h"
+
+namespace featjnd::detection {
+
+struct CocoOptions {
+  std::string root;
+  int64_t limit = 0;  // 0: every image; else the first `limit` by id
+  int64_t batch_size = 2;
+  int64_t min_size = 800, max_size = 1333;
+};
+
+std::string coco_annotation_path(const std::string& root, Split split);
+std::unique_ptr<DataSource> make_coco_source(const CocoOptions& o, Split split);
+
+}  // namespace featjnd::detection
