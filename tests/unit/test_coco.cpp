@@ -196,3 +196,23 @@ TEST_CASE("malformed COCO files: one message naming the file, the place and what
   CHECK_THROWS_WITH(load_results(fs::temp_directory_path().string() + "/featjnd-coco-test-" + std::to_string(getpid()) + "/broken.json", g, false),
                     doctest::Contains("not valid JSON"));
 }
+
+TEST_CASE("results writer: what results_json writes, load_results reads back") {
+  json gt{{"images", json::array({image(1, 20, 20)})}, {"annotations", json::array()}, {"categories", {{{"id", 1}}}}};
+  auto g = load_ground_truth(write_temp("gt.json", gt), true);
+  Annotation d;
+  d.image_id = 1;
+  d.category_id = 1;
+  d.score = 0.25;
+  d.bbox = {1.5, 2, 7, 8};
+  d.mask = from_polygon({0, 0, 10, 0, 10, 10, 0, 10}, 20, 20);
+  auto path = write_temp("dt.json", json::parse(results_json({d}, true)));
+  auto back = load_results(path, g, true);
+  REQUIRE(back.size() == 1);
+  CHECK(back[0].image_id == 1);
+  CHECK(back[0].category_id == 1);
+  CHECK(back[0].score == 0.25);
+  CHECK(back[0].bbox == d.bbox);
+  CHECK(back[0].area == 7 * 8);  // a box-carrying result: loadRes's area
+  CHECK(back[0].mask->counts == d.mask->counts);
+}
