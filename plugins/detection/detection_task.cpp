@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <cmath>
 #include <fstream>
+#include <functional>
 #include <set>
 
 #include "coco/evaluator.h"
@@ -42,9 +43,61 @@ torch::Tensor counts_of(const std::vector<torch::Tensor>& parts) {
   return torch::tensor(c, torch::kLong);
 }
 
-// COCO evaluation of a stream of batches: ground truth from the batch's instances, detections
-// from the head's outputs (masks pasted into the image and thresholded at 0.5, as torchvision's
-// COCO evaluation does).
+// An h×w uint8 mask (row-major) as COCO's column-major RLE.
+coco::Rle encode_mask(const torch::Tensor& mask) {
+  auto m = mask.t().contiguous();
+  return coco::encode(m.data_ptr<uint8_t>(), static_cast<uint64_t>(mask.size(0)), static_cast<uint64_t>(mask.size(1)));
+}
+
+// The head's detections of a batch, per image, on the CPU.
+struct BatchDetections {
+  std::vector<torch::Tensor> boxes, scores, labels, probs;
+};
+
+BatchDetections split_detections(const TensorMap& out, bool masks) {
+  const auto& n = out.at("det_counts");
+  BatchDetections d{split_rows(out.at("boxes").cpu(), n), split_rows(out.at("scores").cpu(), n),
+                    split_rows(out.at("labels").cpu(), n), {}};
+  if (masks) d.probs = split_rows(out.at("mask_probs").cpu(), n);
+  return d;
+}
+
+// One image's detections (boxes already in the image's coordinates) as COCO results: masks pasted
+// into the h×w image and thresholded at 0.5, as torchvision's COCO evaluation does; a box result's
+// area is its box's (COCO.loadRes). `category` maps a label to a category id, or −1 to drop it.
+void append_results(std::vector<coco::Annotation>& dt, int64_t image_id, const torch::Tensor& boxes,
+                    const torch::Tensor& scores, const torch::Tensor& labels, const torch::Tensor& probs, int64_t h,
+                    int64_t w, const std::function<int64_t(int64_t)>& category) {
+  torch::Tensor pasted;
+  if (probs.defined()) pasted = (det::paste_masks(probs, boxes, h, w) > 0.5).to(torch::kUInt8);
+  for (int64_t k = 0; k < boxes.size(0); ++k) {
+    coco::Annotation d;
+    d.category_id = category(labels[k].item<int64_t>());
+    if (d.category_id < 0) continue;
+    d.id = static_cast<int64_t>(dt.size()) + 1;
+    d.image_id = image_id;
+    d.score = scores[k].item<float>();
+    const float x1 = boxes[k][0].item<float>(), y1 = boxes[k][1].item<float>();
+    d.bbox = {x1, y1, boxes[k][2].item<float>() - x1, boxes[k][3].item<float>() - y1};
+    d.area = d.bbox[2] * d.bbox[3];
+    if (pasted.defined()) d.mask = encode_mask(pasted[k]);
+    dt.push_back(std::move(d));
+  }
+}
+
+// The 12 bbox (and 12 segm) statistics, and the mean number of detections per image.
+std::map<std::string, double> coco_metrics(const coco::Dataset& gt, const std::vector<coco::Annotation>& dt, bool masks) {
+  std::map<std::string, double> r;
+  auto put = [&](const std::string& prefix, const coco::EvalResult& e) {
+    for (size_t i = 0; i < 12; ++i) r[prefix + coco::kStatNames[i]] = e.stats[i];
+  };
+  put("bbox.", coco::evaluate(gt, dt, coco::IouType::bbox));
+  if (masks) put("segm.", coco::evaluate(gt, dt, coco::IouType::segm));
+  r["detections_per_image"] = gt.images.empty() ? 0 : double(dt.size()) / double(gt.images.size());
+  return r;
+}
+
+// COCO evaluation of a stream of batches of scenes: the ground truth from the batch's instances.
 class CocoEvaluator : public Evaluator {
  public:
   explicit CocoEvaluator(bool masks) : masks_(masks) { reset(); }
@@ -52,15 +105,10 @@ class CocoEvaluator : public Evaluator {
     gt_ = {};
     dt_.clear();
     for (int c = 1; c <= 10; ++c) gt_.categories.push_back({c, det::kFashionMnistClasses[c - 1]});
-    next_ann_ = 1;
   }
   void digest(const TensorMap& out, const Batch& batch) override {
     const int64_t H = batch.images.size(2), W = batch.images.size(3);
-    auto boxes = split_rows(out.at("boxes").cpu(), out.at("det_counts"));
-    auto scores = split_rows(out.at("scores").cpu(), out.at("det_counts"));
-    auto labels = split_rows(out.at("labels").cpu(), out.at("det_counts"));
-    std::vector<torch::Tensor> probs;
-    if (masks_) probs = split_rows(out.at("mask_probs").cpu(), out.at("det_counts"));
+    auto d = split_detections(out, masks_);
     for (size_t b = 0; b < batch.instances.size(); ++b) {
       const int64_t id = static_cast<int64_t>(gt_.images.size()) + 1;
       gt_.image_index[id] = gt_.images.size();
@@ -70,51 +118,25 @@ class CocoEvaluator : public Evaluator {
       auto gl = inst.at("labels").cpu();
       for (int64_t k = 0; k < gb.size(0); ++k) {
         coco::Annotation a;
-        a.id = next_ann_++;
+        a.id = static_cast<int64_t>(gt_.annotations.size()) + 1;
         a.image_id = id;
         a.category_id = gl[k].item<int64_t>();
         const float x1 = gb[k][0].item<float>(), y1 = gb[k][1].item<float>();
         a.bbox = {x1, y1, gb[k][2].item<float>() - x1, gb[k][3].item<float>() - y1};
-        auto m = gm[k].t().contiguous();
-        a.mask = coco::encode(m.data_ptr<uint8_t>(), static_cast<uint64_t>(H), static_cast<uint64_t>(W));
+        a.mask = encode_mask(gm[k]);
         a.area = static_cast<double>(coco::area(*a.mask));
         gt_.annotations.push_back(std::move(a));
       }
-      torch::Tensor pasted;
-      if (masks_) pasted = (det::paste_masks(probs[b], boxes[b], H, W) > 0.5).to(torch::kUInt8);
-      for (int64_t k = 0; k < boxes[b].size(0); ++k) {
-        coco::Annotation d;
-        d.id = static_cast<int64_t>(dt_.size()) + 1;
-        d.image_id = id;
-        d.category_id = labels[b][k].item<int64_t>();
-        d.score = scores[b][k].item<float>();
-        const float x1 = boxes[b][k][0].item<float>(), y1 = boxes[b][k][1].item<float>();
-        d.bbox = {x1, y1, boxes[b][k][2].item<float>() - x1, boxes[b][k][3].item<float>() - y1};
-        d.area = d.bbox[2] * d.bbox[3];  // loadRes: box results carry the box's area
-        if (masks_) {
-          auto m = pasted[k].t().contiguous();
-          d.mask = coco::encode(m.data_ptr<uint8_t>(), static_cast<uint64_t>(H), static_cast<uint64_t>(W));
-        }
-        dt_.push_back(std::move(d));
-      }
+      append_results(dt_, id, d.boxes[b], d.scores[b], d.labels[b], masks_ ? d.probs[b] : torch::Tensor(), H, W,
+                     [](int64_t label) { return label; });
     }
   }
-  std::map<std::string, double> results() override {
-    std::map<std::string, double> r;
-    auto put = [&](const std::string& prefix, const coco::EvalResult& e) {
-      for (size_t i = 0; i < 12; ++i) r[prefix + coco::kStatNames[i]] = e.stats[i];
-    };
-    put("bbox.", coco::evaluate(gt_, dt_, coco::IouType::bbox));
-    if (masks_) put("segm.", coco::evaluate(gt_, dt_, coco::IouType::segm));
-    r["detections_per_image"] = gt_.images.empty() ? 0 : double(dt_.size()) / double(gt_.images.size());
-    return r;
-  }
+  std::map<std::string, double> results() override { return coco_metrics(gt_, dt_, masks_); }
 
  private:
   bool masks_;
   coco::Dataset gt_;
   std::vector<coco::Annotation> dt_;
-  int64_t next_ann_ = 1;
 };
 
 // COCO 2017 evaluation against the annotation file: detections return to each image's original
@@ -136,40 +158,22 @@ class CocoFileEvaluator : public Evaluator {
   }
   void digest(const TensorMap& out, const Batch& batch) override {
     if (!loaded_) reset();
-    auto boxes = split_rows(out.at("boxes").cpu(), out.at("det_counts"));
-    auto scores = split_rows(out.at("scores").cpu(), out.at("det_counts"));
-    auto labels = split_rows(out.at("labels").cpu(), out.at("det_counts"));
-    std::vector<torch::Tensor> probs;
-    if (masks_) probs = split_rows(out.at("mask_probs").cpu(), out.at("det_counts"));
+    auto d = split_detections(out, masks_);
+    auto category = [&](int64_t label) -> int64_t {
+      if (classes_ == 91) return label;
+      if (label >= 1 && static_cast<size_t>(label) <= cat_ids_.size()) return cat_ids_[static_cast<size_t>(label - 1)];
+      return -1;
+    };
     for (size_t b = 0; b < batch.instances.size(); ++b) {
       const auto& inst = batch.instances[b];
       const int64_t id = inst.at("image_id")[0].item<int64_t>();
       const int64_t oh = inst.at("orig_size")[0].item<int64_t>(), ow = inst.at("orig_size")[1].item<int64_t>();
       auto rh = torch::tensor(float(oh)) / torch::tensor(float(inst.at("size")[0].item<int64_t>()));
       auto rw = torch::tensor(float(ow)) / torch::tensor(float(inst.at("size")[1].item<int64_t>()));
-      auto bx = boxes[b];
+      auto bx = d.boxes[b];
       bx = torch::stack({bx.select(1, 0) * rw, bx.select(1, 1) * rh, bx.select(1, 2) * rw, bx.select(1, 3) * rh}, 1);
       seen_.insert(id);
-      torch::Tensor pasted;
-      if (masks_) pasted = (det::paste_masks(probs[b], bx, oh, ow) > 0.5).to(torch::kUInt8);
-      for (int64_t k = 0; k < bx.size(0); ++k) {
-        coco::Annotation d;
-        d.id = static_cast<int64_t>(dt_.size()) + 1;
-        d.image_id = id;
-        const int64_t label = labels[b][k].item<int64_t>();
-        if (classes_ == 91) d.category_id = label;
-        else if (label >= 1 && static_cast<size_t>(label) <= cat_ids_.size()) d.category_id = cat_ids_[static_cast<size_t>(label - 1)];
-        else continue;
-        d.score = scores[b][k].item<float>();
-        const float x1 = bx[k][0].item<float>(), y1 = bx[k][1].item<float>();
-        d.bbox = {x1, y1, bx[k][2].item<float>() - x1, bx[k][3].item<float>() - y1};
-        d.area = d.bbox[2] * d.bbox[3];
-        if (masks_) {
-          auto m = pasted[k].t().contiguous();
-          d.mask = coco::encode(m.data_ptr<uint8_t>(), static_cast<uint64_t>(oh), static_cast<uint64_t>(ow));
-        }
-        dt_.push_back(std::move(d));
-      }
+      append_results(dt_, id, bx, d.scores[b], d.labels[b], masks_ ? d.probs[b] : torch::Tensor(), oh, ow, category);
     }
   }
   std::map<std::string, double> results() override {
@@ -183,14 +187,7 @@ class CocoFileEvaluator : public Evaluator {
       }
     for (auto& a : gt_.annotations)
       if (seen_.count(a.image_id)) sub.annotations.push_back(a);
-    std::map<std::string, double> r;
-    auto put = [&](const std::string& prefix, const coco::EvalResult& e) {
-      for (size_t i = 0; i < 12; ++i) r[prefix + coco::kStatNames[i]] = e.stats[i];
-    };
-    put("bbox.", coco::evaluate(sub, dt_, coco::IouType::bbox));
-    if (masks_) put("segm.", coco::evaluate(sub, dt_, coco::IouType::segm));
-    r["detections_per_image"] = seen_.empty() ? 0 : double(dt_.size()) / double(seen_.size());
-    return r;
+    return coco_metrics(sub, dt_, masks_);
   }
 
  private:
@@ -288,31 +285,22 @@ class Detection : public Task {
   }
 
   TensorMap head(const Features& f) override {
-    const auto& L = f.levels;
-    const auto [h, w] = heads_->image_size(L);
+    det::RawOutputs raw;
+    auto d = heads_->detect(f.levels, &raw);
     TensorMap m;
-    auto [obj, del] = heads_->rpn_head(L);
-    std::vector<int64_t> per_level;
-    auto anc = heads_->anchors(L, &per_level);
-    det::Detections d;
-    d.proposals = heads_->proposals(obj, del, anc, per_level, h, w);
-    auto [logits, reg] = heads_->box_branch(L, d.proposals, h, w);
-    heads_->postprocess(d, logits, reg, h, w);
-    torch::Tensor mask_logits;
-    if (heads_->cfg.masks) heads_->add_masks(d, L, h, w, &mask_logits);
-    m["objectness"] = obj;
-    m["rpn_deltas"] = del;
+    m["objectness"] = raw.objectness;
+    m["rpn_deltas"] = raw.rpn_deltas;
     m["proposals"] = torch::cat(d.proposals);
     m["proposal_counts"] = counts_of(d.proposals);
-    m["class_logits"] = logits;
-    m["box_deltas"] = reg;
+    m["class_logits"] = raw.class_logits;
+    m["box_deltas"] = raw.box_deltas;
     m["boxes"] = torch::cat(d.boxes);
     m["scores"] = torch::cat(d.scores);
     m["labels"] = torch::cat(d.labels);
     m["det_counts"] = counts_of(d.boxes);
     if (heads_->cfg.masks) {
       m["mask_probs"] = torch::cat(d.masks);
-      m["mask_logits"] = mask_logits;
+      m["mask_logits"] = raw.mask_logits;
     }
     return m;
   }

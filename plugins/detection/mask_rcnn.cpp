@@ -405,7 +405,7 @@ void MaskRcnnHeadsImpl::add_masks(Detections& d, const std::vector<torch::Tensor
   }
 }
 
-Detections MaskRcnnHeadsImpl::detect(const std::vector<torch::Tensor>& levels) {
+Detections MaskRcnnHeadsImpl::detect(const std::vector<torch::Tensor>& levels, RawOutputs* raw) {
   const auto [h, w] = image_size(levels);
   Detections d;
   auto [obj, del] = rpn_head(levels);
@@ -414,7 +414,13 @@ Detections MaskRcnnHeadsImpl::detect(const std::vector<torch::Tensor>& levels) {
   d.proposals = proposals(obj, del, anc, per_level, h, w);
   auto [logits, reg] = box_branch(levels, d.proposals, h, w);
   postprocess(d, logits, reg, h, w);
-  if (cfg.masks) add_masks(d, levels, h, w);
+  if (cfg.masks) add_masks(d, levels, h, w, raw ? &raw->mask_logits : nullptr);
+  if (raw) {
+    raw->objectness = obj;
+    raw->rpn_deltas = del;
+    raw->class_logits = logits;
+    raw->box_deltas = reg;
+  }
   return d;
 }
 

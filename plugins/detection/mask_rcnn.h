@@ -71,8 +71,9 @@ struct RawOutputs {
 struct MaskRcnnHeadsImpl : torch::nn::Module {
   explicit MaskRcnnHeadsImpl(const MaskRcnnConfig& c);
 
-  // levels: '0'..'3','pool'.
-  Detections detect(const std::vector<torch::Tensor>& levels);
+  // levels: '0'..'3','pool'. `raw`, if given, receives the RPN and RoI outputs this pass computed
+  // (its mask logits over the detected boxes), what the detection discrepancy compares.
+  Detections detect(const std::vector<torch::Tensor>& levels, RawOutputs* raw = nullptr);
   // Postprocessing of the box branch into d.boxes/scores/labels, and the mask branch into d.masks.
   void postprocess(Detections& d, const torch::Tensor& class_logits, const torch::Tensor& box_deltas, int64_t h, int64_t w);
   void add_masks(Detections& d, const std::vector<torch::Tensor>& levels, int64_t h, int64_t w,
