@@ -319,9 +319,9 @@ int cmd_merge(const std::vector<std::string>& args) {
       }
       const char* inv_cols =
           "started_at, ended_at, exit_status, host, pid, command, spec_file, spec_hash, spec_json, shard, "
-          "engine_version, git_commit, git_dirty, torch_version";
+          "engine_version, git_commit, git_dirty, torch_version, overrides";
       auto iv = in.prepare(fmt::format("SELECT id, experiment_id, {} FROM invocations", inv_cols));
-      auto iv_ins = o.prepare(fmt::format("INSERT INTO invocations(experiment_id, {}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", inv_cols));
+      auto iv_ins = o.prepare(fmt::format("INSERT INTO invocations(experiment_id, {}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", inv_cols));
       while (iv.step()) {
         iv_ins.bind(1, exp_map.at(iv.integer(1)));
         for (int c = 2; c < iv.columns(); ++c) bind_json(iv_ins, c, column_json(iv, c));

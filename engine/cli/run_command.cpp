@@ -149,20 +149,25 @@ int cmd_plugins(const std::vector<std::string>& args) {
 int cmd_run(const std::vector<std::string>& args) {
   po::options_description opts("run options");
   std::string spec_path, db, devices, shard;
-  std::vector<std::string> dirs;
+  std::vector<std::string> dirs, sets;
   opts.add_options()("spec", po::value(&spec_path)->required(), "experiment spec (JSON)")(
       "devices", po::value(&devices), "comma-separated devices, e.g. cpu,cuda:0 (overrides the spec)")(
       "dry-run", po::bool_switch(), "print the expanded runs and their dependencies; write nothing")(
       "db", po::value(&db), "results database (default: the spec's, or results/<name>.db)")(
       "shard", po::value(&shard), "run a deterministic 1/N of the runs: i/N")(
-      "plugin-dir", po::value(&dirs)->composing(), "also search this folder for plugins (repeatable)");
+      "plugin-dir", po::value(&dirs)->composing(), "also search this folder for plugins (repeatable)")(
+      "set", po::value(&sets)->composing(),
+      "override a spec field: PATH=VALUE, PATH dotted (components.task.params.root) or a JSON pointer; VALUE JSON "
+      "or a string (repeatable; recorded in the invocation)");
   po::positional_options_description pos;
   pos.add("spec", 1);
   po::variables_map vm;
-  if (!parse("run", "SPEC [--devices LIST] [--dry-run] [--db PATH] [--shard i/N]", args, opts, pos, vm)) return 0;
+  if (!parse("run", "SPEC [--devices LIST] [--dry-run] [--db PATH] [--shard i/N] [--set PATH=VALUE]...", args, opts,
+             pos, vm))
+    return 0;
 
   auto reg = load_plugins(dirs);
-  Spec spec = load_spec(spec_path, reg);
+  Spec spec = load_spec(spec_path, reg, sets);
   std::vector<std::string> devs = devices.empty() ? spec.devices : split_devices(devices);
   for (auto& d : devs)
     if (auto e = check_device(d); !e.empty())
@@ -193,6 +198,7 @@ int cmd_run(const std::vector<std::string>& args) {
   prov.spec_file = fs::absolute(spec_path).string();
   prov.spec_hash = spec.hash;
   prov.spec_json = spec.raw;
+  for (auto& o : spec.overrides) prov.overrides.push_back({{"path", o.path}, {"pointer", o.pointer}, {"value", o.value}});
   prov.shard = shard;
   std::set<std::pair<std::string, std::string>> used;
   for (auto& r : plan.runs)

@@ -18,10 +18,16 @@ uint32_t stage_bit(const std::string& type) {
   return FEATJND_STAGE_EVALUATE;
 }
 
-std::string short_value(const nlohmann::json& v) {
-  if (v.is_object() && v.contains("plugin")) return v["plugin"].get<std::string>();
-  if (v.is_string()) return v.get<std::string>();
-  return v.dump();
+// Whether a stage using `components` depends on what the target sets.
+bool target_matters(const Spec& spec, const PluginRegistry& plugins, const std::vector<std::string>& components,
+                    const SweepTarget& t, uint32_t bit) {
+  if (t.component.empty()) return true;  // the seed
+  if (std::find(components.begin(), components.end(), t.component) == components.end()) return false;
+  if (t.param.empty()) return true;
+  const auto& comp = spec.components.at(t.component);
+  const auto* rec = plugins.find(comp.kind, comp.plugin);
+  const auto* ps = rec ? rec->param(t.param) : nullptr;
+  return ps && (ps->stages & bit);
 }
 
 }  // namespace
@@ -36,138 +42,169 @@ std::string FileHasher::identity(const std::string& path) {
   return id;
 }
 
+namespace {
+
+struct StageInfo {
+  std::vector<std::string> components;   // used by the stage, own and inherited
+  std::vector<size_t> axes;              // relevant axes (indices into spec.axes)
+  std::map<std::string, size_t> by_key;  // assignment key -> run index
+  std::map<std::string, size_t> by_hash;
+};
+
+// What one point of the grid sets: whole components, parameters ("component.param"), the seed.
+struct Assignment {
+  std::map<size_t, size_t> points;  // axis -> point
+  std::map<std::string, const nlohmann::json*> whole, param_values;
+  const nlohmann::json* seed = nullptr;
+};
+
+Assignment assignment_of(const Spec& spec, const std::vector<size_t>& axes, const std::vector<size_t>& pos) {
+  Assignment a;
+  for (size_t k = 0; k < axes.size(); ++k) a.points[axes[k]] = pos[k];
+  for (auto& [axis, p] : a.points)
+    for (size_t t = 0; t < spec.axes[axis].targets.size(); ++t) {
+      const auto& target = spec.axes[axis].targets[t];
+      const auto* v = &spec.axes[axis].points[p][t];
+      if (target.component.empty()) a.seed = v;
+      else if (target.param.empty()) a.whole[target.component] = v;
+      else a.param_values[target.key()] = v;
+    }
+  return a;
+}
+
+// A component at one point: its plugin, every parameter resolved, and those a stage depends on.
+struct Resolved {
+  const PluginRecord* rec = nullptr;
+  std::string plugin;
+  nlohmann::json params;
+  nlohmann::json relevant(uint32_t bit, FileHasher& hasher) const {
+    nlohmann::json hp = nlohmann::json::object();
+    for (auto& p : rec->params) {
+      if (!(p.stages & bit)) continue;
+      const auto& v = params[p.name];
+      hp[p.name] = (p.type == "path" && v.is_string()) ? nlohmann::json(hasher.identity(v.get<std::string>())) : v;
+    }
+    return {{"plugin", plugin}, {"version", rec->version}, {"params", hp}};
+  }
+};
+
+Resolved resolve(const Spec& spec, const PluginRegistry& plugins, const std::string& cname, const Assignment& a) {
+  const auto& cs = spec.components.at(cname);
+  Resolved r{nullptr, cs.plugin, cs.params};
+  if (auto w = a.whole.find(cname); w != a.whole.end()) {
+    r.plugin = (*w->second)["plugin"].get<std::string>();
+    r.params = w->second->value("params", nlohmann::json::object());
+  }
+  for (auto& [key, v] : a.param_values)
+    if (key.rfind(cname + ".", 0) == 0 && key.find('.', cname.size() + 1) == std::string::npos)
+      r.params[key.substr(cname.size() + 1)] = *v;
+  r.rec = plugins.find(cs.kind, r.plugin);
+  r.params = PluginRegistry::resolve_params(*r.rec, r.params);
+  return r;
+}
+
+// The components a stage uses and the axes it expands over.
+StageInfo stage_info(const Spec& spec, const PluginRegistry& plugins, const StageSpec& st, const StageInfo* up) {
+  StageInfo si;
+  // Backbone and task come down the chain; an upstream distortion does not: an evaluation
+  // of another distortion after a fit reads the fitted state through its input hash only.
+  if (up)
+    for (auto& c : up->components)
+      if (spec.components.at(c).kind != "distortion") si.components.push_back(c);
+  for (auto* c : {&st.backbone, &st.task, &st.distortion})
+    if (!c->empty() && std::find(si.components.begin(), si.components.end(), *c) == si.components.end())
+      si.components.push_back(*c);
+  std::set<size_t> rel;
+  if (up) rel.insert(up->axes.begin(), up->axes.end());
+  for (size_t a = 0; a < spec.axes.size(); ++a)
+    for (const auto& t : spec.axes[a].targets)
+      if (target_matters(spec, plugins, si.components, t, stage_bit(st.type))) rel.insert(a);
+  si.axes.assign(rel.begin(), rel.end());
+  return si;
+}
+
+std::string key_of(const std::vector<size_t>& axes, const std::map<size_t, size_t>& points) {
+  nlohmann::json key = nlohmann::json::array();
+  for (size_t a : axes) key.push_back({a, points.at(a)});
+  return key.dump();
+}
+
+// The run of stage `st` at one point of the grid (not yet deduplicated).
+PlannedRun plan_run(const Spec& spec, const PluginRegistry& plugins, FileHasher& hasher, const StageSpec& st,
+                    const StageInfo& si, const StageInfo* up, const Assignment& a, const Plan& plan) {
+  const uint32_t bit = stage_bit(st.type);
+  // What a run takes from the worker's network: an evaluation (or prepare) does not see a
+  // fit-only parameter such as the task's discrepancy, so evaluations after fits on D_det and
+  // on D_seg share one loaded network and its clean features.
+  const uint32_t network_bit = st.type == "fit" ? FEATJND_STAGE_FIT : FEATJND_STAGE_EVALUATE;
+  PlannedRun r;
+  r.index = plan.runs.size();
+  r.stage = st.name;
+  r.type = st.type;
+  nlohmann::json components = nlohmann::json::object(), hashed = nlohmann::json::object(),
+                 network = nlohmann::json::object();
+  for (auto& cname : si.components) {
+    auto c = resolve(spec, plugins, cname, a);
+    components[cname] = {{"kind", spec.components.at(cname).kind}, {"plugin", c.plugin}, {"version", c.rec->version},
+                         {"params", c.params}};
+    hashed[cname] = c.relevant(bit, hasher);
+    network[cname] = c.relevant(network_bit, hasher);
+    for (auto it = c.params.begin(); it != c.params.end(); ++it) r.params[cname + "." + it.key()] = it.value();
+  }
+  const int64_t seed = a.seed ? a.seed->get<int64_t>() : spec.seed;
+  r.params["seed"] = seed;
+  std::vector<std::string> input_hashes;
+  nlohmann::json roles = nlohmann::json::object();
+  if (up) {
+    const size_t dep = up->by_key.at(key_of(up->axes, a.points));
+    r.deps.push_back(dep);
+    input_hashes.push_back(plan.runs[dep].hash);
+    roles = plan.runs[dep].config["roles"];
+  }
+  if (!st.backbone.empty()) roles["backbone"] = st.backbone;
+  if (!st.task.empty()) roles["task"] = st.task;
+  if (!st.distortion.empty()) roles["distortion"] = st.distortion;
+  else roles.erase("distortion");
+  r.hash = sha256_hex(nlohmann::json{{"stage", st.name}, {"type", st.type}, {"seed", seed},
+                                     {"components", hashed}, {"inputs", input_hashes}}
+                          .dump());
+  r.root = up ? plan.runs[r.deps[0]].root : r.index;
+  r.network_key = sha256_hex((up ? plan.runs[r.root].hash : r.hash) + network[roles["backbone"].get<std::string>()].dump() +
+                             network[roles["task"].get<std::string>()].dump());
+  // Every swept value the run depends on, upstream ones included: a label alone says which run.
+  for (auto& [axis, p] : a.points)
+    r.label += (r.label.empty() ? "" : " ") + spec.axes[axis].name + "=" + spec.axes[axis].point_labels[p];
+  // "hashed": per component, the parameters this stage's result depends on (what the analysis
+  // groups by; a parameter of another stage does not set this run apart).
+  r.config = {{"stage", st.name}, {"type", st.type}, {"seed", seed}, {"roles", roles},
+              {"components", components}, {"hashed", hashed}, {"inputs", input_hashes}};
+  return r;
+}
+
+}  // namespace
+
 Plan expand(const Spec& spec, const PluginRegistry& plugins, FileHasher& hasher) {
   Plan plan;
-  struct StageInfo {
-    std::vector<std::string> components;  // used by the stage, own and inherited
-    std::vector<size_t> axes;             // relevant axes (indices into spec.axes)
-    std::map<std::string, size_t> by_key;  // assignment key -> run index
-    std::map<std::string, size_t> by_hash;
-  };
   std::map<std::string, StageInfo> info;
-
   for (const auto& st : spec.stages) {
-    StageInfo si;
     const StageInfo* up = st.after.empty() ? nullptr : &info.at(st.after);
-    // Backbone and task come down the chain; an upstream distortion does not: an evaluation
-    // of another distortion after a fit reads the fitted state through its input hash only.
-    if (up)
-      for (auto& c : up->components)
-        if (spec.components.at(c).kind != "distortion") si.components.push_back(c);
-    for (auto* c : {&st.backbone, &st.task, &st.distortion})
-      if (!c->empty() && std::find(si.components.begin(), si.components.end(), *c) == si.components.end())
-        si.components.push_back(*c);
-    const uint32_t bit = stage_bit(st.type);
-    std::set<size_t> rel;
-    if (up) rel.insert(up->axes.begin(), up->axes.end());
-    for (size_t a = 0; a < spec.axes.size(); ++a) {
-      const auto& ax = spec.axes[a];
-      if (ax.component.empty()) { rel.insert(a); continue; }
-      if (std::find(si.components.begin(), si.components.end(), ax.component) == si.components.end())
-        continue;
-      if (ax.param.empty()) { rel.insert(a); continue; }
-      const auto& comp = spec.components.at(ax.component);
-      const auto* rec = plugins.find(comp.kind, comp.plugin);
-      const auto* ps = rec ? rec->param(ax.param) : nullptr;
-      if (ps && (ps->stages & bit)) rel.insert(a);
-    }
-    si.axes.assign(rel.begin(), rel.end());
-
+    StageInfo si = stage_info(spec, plugins, st, up);
     // Odometer over the relevant axes.
     std::vector<size_t> pos(si.axes.size(), 0);
     while (true) {
-      std::map<size_t, const nlohmann::json*> assign;
-      for (size_t k = 0; k < si.axes.size(); ++k) assign[si.axes[k]] = &spec.axes[si.axes[k]].values[pos[k]];
-
-      int64_t seed = spec.seed;
-      nlohmann::json components = nlohmann::json::object();
-      nlohmann::json hashed = nlohmann::json::object();
-      std::map<std::string, nlohmann::json> flat;
-      for (auto& cname : si.components) {
-        const auto& cs = spec.components.at(cname);
-        std::string plugin_name = cs.plugin;
-        nlohmann::json params = cs.params;
-        for (auto& [a, v] : assign) {
-          const auto& ax = spec.axes[a];
-          if (ax.component != cname) continue;
-          if (ax.param.empty()) {
-            plugin_name = (*v)["plugin"].get<std::string>();
-            params = v->value("params", nlohmann::json::object());
-          }
-        }
-        for (auto& [a, v] : assign) {
-          const auto& ax = spec.axes[a];
-          if (ax.component == cname && !ax.param.empty()) params[ax.param] = *v;
-        }
-        const auto* rec = plugins.find(cs.kind, plugin_name);
-        auto resolved = PluginRegistry::resolve_params(*rec, params);
-        nlohmann::json hp = nlohmann::json::object();
-        for (auto& p : rec->params) {
-          if (!(p.stages & bit)) continue;
-          const auto& v = resolved[p.name];
-          hp[p.name] = (p.type == "path" && v.is_string()) ? nlohmann::json(hasher.identity(v.get<std::string>())) : v;
-        }
-        components[cname] = {{"kind", cs.kind}, {"plugin", plugin_name}, {"version", rec->version},
-                             {"params", resolved}};
-        hashed[cname] = {{"plugin", plugin_name}, {"version", rec->version}, {"params", hp}};
-        for (auto it = resolved.begin(); it != resolved.end(); ++it) flat[cname + "." + it.key()] = it.value();
-      }
-      for (auto& [a, v] : assign)
-        if (spec.axes[a].component.empty()) seed = v->get<int64_t>();
-      flat["seed"] = seed;
-
-      std::vector<size_t> deps;
-      std::vector<std::string> input_hashes;
-      if (up) {
-        nlohmann::json upkey = nlohmann::json::array();
-        for (size_t a : up->axes) upkey.push_back({a, *assign.at(a)});
-        size_t dep = up->by_key.at(upkey.dump());
-        deps.push_back(dep);
-        input_hashes.push_back(plan.runs[dep].hash);
-      }
-      nlohmann::json roles = nlohmann::json::object();
-      if (up) roles = plan.runs[deps[0]].config["roles"];
-      if (!st.backbone.empty()) roles["backbone"] = st.backbone;
-      if (!st.task.empty()) roles["task"] = st.task;
-      if (!st.distortion.empty()) roles["distortion"] = st.distortion;
-      else roles.erase("distortion");
-
-      nlohmann::json identity = {{"stage", st.name}, {"type", st.type}, {"seed", seed},
-                                 {"components", hashed}, {"inputs", input_hashes}};
-      std::string hash = sha256_hex(identity.dump());
-
-      nlohmann::json key = nlohmann::json::array();
-      for (size_t a : si.axes) key.push_back({a, *assign.at(a)});
-
-      if (auto same = si.by_hash.find(hash); same != si.by_hash.end()) {
-        si.by_key[key.dump()] = same->second;  // equal values swept twice
+      const auto a = assignment_of(spec, si.axes, pos);
+      PlannedRun r = plan_run(spec, plugins, hasher, st, si, up, a, plan);
+      const auto key = key_of(si.axes, a.points);
+      if (auto same = si.by_hash.find(r.hash); same != si.by_hash.end()) {
+        si.by_key[key] = same->second;  // equal values swept twice
       } else {
-        PlannedRun r;
-        r.index = plan.runs.size();
-        r.stage = st.name;
-        r.type = st.type;
-        r.hash = hash;
-        r.params = flat;
-        r.deps = deps;
-        r.root = up ? plan.runs[deps[0]].root : r.index;
-        const std::string root_hash = up ? plan.runs[r.root].hash : hash;
-        r.network_key = sha256_hex(root_hash + components[roles["backbone"].get<std::string>()].dump() +
-                                   components[roles["task"].get<std::string>()].dump());
-        // Every swept value the run depends on, upstream ones included: a label alone says which run.
-        std::string label;
-        for (auto& [a, v] : assign) label += (label.empty() ? "" : " ") + spec.axes[a].key() + "=" + short_value(*v);
-        r.label = label;
-        r.config = {{"stage", st.name}, {"type", st.type}, {"seed", seed}, {"roles", roles},
-                    {"components", components}, {"inputs", input_hashes}};
-        si.by_key[key.dump()] = r.index;
-        si.by_hash[hash] = r.index;
+        si.by_key[key] = r.index;
+        si.by_hash[r.hash] = r.index;
         plan.runs.push_back(std::move(r));
       }
-
-      // advance
       size_t k = 0;
       for (; k < pos.size(); ++k) {
-        if (++pos[k] < spec.axes[si.axes[k]].values.size()) break;
+        if (++pos[k] < spec.axes[si.axes[k]].size()) break;
         pos[k] = 0;
       }
       if (k == pos.size()) break;

@@ -1,6 +1,7 @@
 #include "spec/spec.h"
 
 #include <fstream>
+#include <optional>
 #include <regex>
 #include <set>
 #include <sstream>
@@ -17,7 +18,7 @@ SpecError::SpecError(std::string file, std::vector<std::string> problems)
       file_(std::move(file)),
       problems_(std::move(problems)) {}
 
-std::string SweepAxis::key() const {
+std::string SweepTarget::key() const {
   if (component.empty()) return "seed";
   return param.empty() ? component : component + "." + param;
 }
@@ -149,11 +150,332 @@ class Checker {
   const PluginRegistry& plugins_;
 };
 
+using vt = nlohmann::json::value_t;
+
+// name, description, seed, devices, database.
+void parse_header(const nlohmann::json& doc, Checker& ck, Spec& spec) {
+  if (auto it = doc.find("name"); it == doc.end()) {
+    ck.add("", "missing key \"name\"; expected the experiment's name");
+  } else if (ck.expect_type(*it, "/name", vt::string, "a string")) {
+    spec.name = it->get<std::string>();
+    if (!std::regex_match(spec.name, std::regex("^[A-Za-z0-9][A-Za-z0-9_.-]*$")))
+      ck.add("/name", "expected letters, digits, '_', '.', '-' (it names the database file)");
+  }
+  if (auto it = doc.find("description"); it != doc.end() && ck.expect_type(*it, "/description", vt::string, "a string"))
+    spec.description = it->get<std::string>();
+  if (auto it = doc.find("seed"); it != doc.end()) {
+    if (!it->is_number_integer() || it->get<int64_t>() < 0)
+      ck.add("/seed", fmt::format("{} is not an integer ≥ 0", show(*it)));
+    else
+      spec.seed = it->get<int64_t>();
+  }
+  if (auto it = doc.find("devices"); it != doc.end() && ck.expect_type(*it, "/devices", vt::array, "an array of devices")) {
+    if (it->empty()) ck.add("/devices", "expected at least one device");
+    spec.devices.clear();
+    std::set<std::string> seen;
+    for (size_t i = 0; i < it->size(); ++i) {
+      auto ptr = fmt::format("/devices/{}", i);
+      if (!ck.expect_type((*it)[i], ptr, vt::string, "a device name")) continue;
+      auto d = (*it)[i].get<std::string>();
+      if (auto e = check_device(d); !e.empty())
+        ck.add(ptr, fmt::format("\"{}\" is not a device; expected {}", d, e));
+      else if (!seen.insert(d).second)
+        ck.add(ptr, fmt::format("device \"{}\" is listed twice", d));
+      spec.devices.push_back(d);
+    }
+  }
+  if (auto it = doc.find("database"); it != doc.end() && ck.expect_type(*it, "/database", vt::string, "a file path"))
+    spec.database = it->get<std::string>();
+  if (spec.database.empty() && !spec.name.empty()) spec.database = "results/" + spec.name + ".db";
+}
+
+using RoleMap = std::map<std::string, std::pair<std::string, std::string>>;  // component -> kind, pointer
+
+// One stage object: its fields and the rules of its type.
+StageSpec parse_stage(const nlohmann::json& s, const std::string& ptr, Checker& ck) {
+  ck.expect_keys(s, ptr, {"name", "type", "after", "backbone", "task", "distortion"});
+  StageSpec st;
+  auto str = [&](const char* key, std::string& out) {
+    auto f = s.find(key);
+    if (f == s.end() || !ck.expect_type(*f, ptr + "/" + key, vt::string, "a string")) return false;
+    out = f->get<std::string>();
+    return true;
+  };
+  if (!str("name", st.name) && !s.contains("name")) ck.add(ptr, "missing key \"name\"");
+  if (!str("type", st.type)) {
+    if (!s.contains("type")) ck.add(ptr, "missing key \"type\"; expected prepare, fit or evaluate");
+  } else if (st.type != "prepare" && st.type != "fit" && st.type != "evaluate") {
+    ck.add(ptr + "/type", fmt::format("\"{}\" is not a stage type; expected prepare, fit or evaluate", st.type));
+  }
+  str("after", st.after);
+  str("backbone", st.backbone);
+  str("task", st.task);
+  str("distortion", st.distortion);
+  if (st.type == "prepare") {
+    if (st.backbone.empty()) ck.add(ptr, "a prepare stage needs \"backbone\"");
+    if (st.task.empty()) ck.add(ptr, "a prepare stage needs \"task\"");
+    if (!st.after.empty()) ck.add(ptr + "/after", "a prepare stage has no upstream stage");
+    if (!st.distortion.empty()) ck.add(ptr + "/distortion", "a prepare stage takes no distortion");
+  } else if (st.type == "fit" || st.type == "evaluate") {
+    if (st.after.empty())
+      ck.add(ptr, fmt::format("a {} stage needs \"after\" (the stage that prepares its task network{})", st.type,
+                              st.type == "evaluate" ? " or fits its distortion" : ""));
+    if (!st.backbone.empty() || !st.task.empty())
+      ck.add(ptr, "backbone and task come from the upstream stage; remove them here");
+    if (st.type == "fit" && st.distortion.empty()) ck.add(ptr, "a fit stage needs \"distortion\"");
+  }
+  return st;
+}
+
+// Upstream references, then the stages in dependency order.
+void order_stages(Checker& ck, Spec& spec) {
+  for (size_t i = 0; i < spec.stages.size(); ++i) {
+    const auto& st = spec.stages[i];
+    if (st.after.empty()) continue;
+    const StageSpec* up = spec.stage(st.after);
+    auto ptr = fmt::format("/stages/{}/after", i);
+    if (!up)
+      ck.add(ptr, fmt::format("unknown stage \"{}\"; expected the name of another stage", st.after));
+    else if (up->type == "evaluate")
+      ck.add(ptr, fmt::format("stage \"{}\" is an evaluation; expected a prepare or fit stage", st.after));
+    else if (st.type == "fit" && up->type != "prepare")
+      ck.add(ptr, fmt::format("a fit stage follows a prepare stage; \"{}\" is a {} stage", st.after, up->type));
+  }
+  // Topological order (chains are short; repeated passes are enough).
+  std::vector<StageSpec> ordered;
+  std::set<std::string> placed;
+  for (bool progress = true; progress && ordered.size() < spec.stages.size();) {
+    progress = false;
+    for (auto& st : spec.stages) {
+      if (placed.count(st.name) || !(st.after.empty() || placed.count(st.after))) continue;
+      ordered.push_back(st);
+      placed.insert(st.name);
+      progress = true;
+    }
+  }
+  if (ck.problems.empty() && ordered.size() < spec.stages.size())
+    ck.add("/stages", "the stages' \"after\" links form a cycle");
+  if (ordered.size() == spec.stages.size()) spec.stages = ordered;
+}
+
+// The stages; they give every component its kind (its role).
+RoleMap parse_stages(const nlohmann::json& doc, Checker& ck, Spec& spec) {
+  RoleMap role_of;
+  auto stages = doc.find("stages");
+  if (stages == doc.end()) {
+    ck.add("", "missing key \"stages\"; expected an array of stages");
+    return role_of;
+  }
+  if (!ck.expect_type(*stages, "/stages", vt::array, "an array of stages")) return role_of;
+  if (stages->empty()) ck.add("/stages", "expected at least one stage");
+  std::set<std::string> names;
+  for (size_t i = 0; i < stages->size(); ++i) {
+    auto ptr = fmt::format("/stages/{}", i);
+    if (!ck.expect_type((*stages)[i], ptr, vt::object, "a stage object")) continue;
+    StageSpec st = parse_stage((*stages)[i], ptr, ck);
+    if (!st.name.empty() && !names.insert(st.name).second)
+      ck.add(ptr + "/name", fmt::format("stage name \"{}\" is used twice", st.name));
+    for (auto [role, comp] : {std::pair<const char*, std::string*>{"backbone", &st.backbone},
+                              {"task", &st.task},
+                              {"distortion", &st.distortion}}) {
+      if (comp->empty()) continue;
+      auto [rit, fresh] = role_of.emplace(*comp, std::make_pair(std::string(role), ptr));
+      if (!fresh && rit->second.first != role)
+        ck.add(ptr + "/" + role, fmt::format("component \"{}\" is a {} at {}; a component has one role", *comp,
+                                             rit->second.first, rit->second.second));
+    }
+    spec.stages.push_back(st);
+  }
+  order_stages(ck, spec);
+  return role_of;
+}
+
+void parse_components(const nlohmann::json& doc, Checker& ck, Spec& spec, const RoleMap& role_of) {
+  auto comps = doc.find("components");
+  if (comps == doc.end()) {
+    ck.add("", "missing key \"components\"; expected an object of named plugin instances");
+    return;
+  }
+  if (!ck.expect_type(*comps, "/components", vt::object, "an object")) return;
+  for (auto it = comps->begin(); it != comps->end(); ++it) {
+    auto ptr = "/components/" + json_pointer_escape(it.key());
+    auto role = role_of.find(it.key());
+    if (role == role_of.end()) {
+      ck.add(ptr, "component is not used by any stage");
+      ck.check_component_object(it.value(), ptr, "");
+      continue;
+    }
+    ComponentSpec c;
+    c.name = it.key();
+    c.kind = role->second.first;
+    if (ck.check_component_object(it.value(), ptr, c.kind)) {
+      c.plugin = it.value().at("plugin").get<std::string>();
+      c.params = it.value().value("params", nlohmann::json::object());
+    }
+    spec.components[c.name] = c;
+  }
+  for (auto& [comp, rp] : role_of)
+    if (!comps->contains(comp))
+      ck.add(rp.second + "/" + rp.first, fmt::format("unknown component \"{}\"; expected a key of /components", comp));
+}
+
+// An axis of one target whose points are single values.
+SweepAxis single_target_axis(SweepTarget target, const std::vector<nlohmann::json>& values) {
+  SweepAxis ax;
+  ax.name = target.key();
+  ax.targets.push_back(std::move(target));
+  for (auto& v : values) {
+    ax.points.push_back({v});
+    ax.point_labels.push_back(v.is_object() && v.contains("plugin") ? v["plugin"].get<std::string>()
+                                                                     : v.is_string() ? v.get<std::string>() : v.dump());
+  }
+  return ax;
+}
+
+void parse_seed_axis(const nlohmann::json& v, const std::string& ptr, Checker& ck, Spec& spec) {
+  if (!ck.expect_type(v, ptr, vt::array, "an array of seeds")) return;
+  if (v.empty()) ck.add(ptr, "expected a non-empty array");
+  for (size_t i = 0; i < v.size(); ++i)
+    if (!v[i].is_number_integer() || v[i].get<int64_t>() < 0)
+      ck.add(fmt::format("{}/{}", ptr, i), fmt::format("{} is not an integer ≥ 0", show(v[i])));
+  spec.axes.push_back(single_target_axis({}, v.get<std::vector<nlohmann::json>>()));
+  spec.axis_pointers.push_back(ptr);
+}
+
+// /sweep: "seed": [..], "<component>": [alternatives], "<component>": {"<param>": [values]}.
+void parse_sweep(const nlohmann::json& doc, Checker& ck, Spec& spec, const PluginRegistry& plugins) {
+  auto sw = doc.find("sweep");
+  if (sw == doc.end() || !ck.expect_type(*sw, "/sweep", vt::object, "an object")) return;
+  for (auto it = sw->begin(); it != sw->end(); ++it) {
+    auto ptr = "/sweep/" + json_pointer_escape(it.key());
+    if (it.key() == "seed") {
+      parse_seed_axis(it.value(), ptr, ck, spec);
+      continue;
+    }
+    auto cit = spec.components.find(it.key());
+    if (cit == spec.components.end()) {
+      ck.add(ptr, "unknown component; expected \"seed\" or a key of /components");
+      continue;
+    }
+    const auto& comp = cit->second;
+    if (it.value().is_array()) {  // alternatives for the whole component
+      if (it.value().empty()) ck.add(ptr, "expected a non-empty array");
+      for (size_t i = 0; i < it.value().size(); ++i)
+        ck.check_component_object(it.value()[i], fmt::format("{}/{}", ptr, i), comp.kind);
+      spec.axes.push_back(single_target_axis({comp.name, ""}, it.value().get<std::vector<nlohmann::json>>()));
+      spec.axis_pointers.push_back(ptr);
+    } else if (it.value().is_object()) {
+      const PluginRecord* rec = plugins.find(comp.kind, comp.plugin);
+      if (!rec) continue;  // already reported
+      for (auto pit = it.value().begin(); pit != it.value().end(); ++pit) {
+        auto pptr = ptr + "/" + json_pointer_escape(pit.key());
+        if (!rec->param(pit.key())) {
+          ck.check_param(*rec, pit.key(), nlohmann::json(), pptr);
+          continue;
+        }
+        if (!ck.expect_type(pit.value(), pptr, vt::array, "an array of values")) continue;
+        if (pit.value().empty()) ck.add(pptr, "expected a non-empty array");
+        for (size_t i = 0; i < pit.value().size(); ++i)
+          ck.check_param(*rec, pit.key(), pit.value()[i], fmt::format("{}/{}", pptr, i));
+        spec.axes.push_back(single_target_axis({comp.name, pit.key()}, pit.value().get<std::vector<nlohmann::json>>()));
+        spec.axis_pointers.push_back(pptr);
+      }
+    } else {
+      ck.add(ptr, fmt::format("expected an object of parameter arrays or an array of alternative components, got {}",
+                              type_name(it.value())));
+    }
+  }
+}
+
+// One key of a case: "seed", "<component>" (a whole component) or "<component>.<param>".
+std::optional<SweepTarget> case_target(const std::string& key, const nlohmann::json& v, const std::string& ptr, Checker& ck,
+                                       const Spec& spec, const PluginRegistry& plugins) {
+  if (key == "seed") {
+    if (!v.is_number_integer() || v.get<int64_t>() < 0) ck.add(ptr, fmt::format("{} is not an integer ≥ 0", show(v)));
+    return SweepTarget{};
+  }
+  if (auto c = spec.components.find(key); c != spec.components.end()) {
+    ck.check_component_object(v, ptr, c->second.kind);
+    return SweepTarget{key, ""};
+  }
+  const auto dot = key.rfind('.');
+  auto c = dot == std::string::npos ? spec.components.end() : spec.components.find(key.substr(0, dot));
+  if (c == spec.components.end()) {
+    ck.add(ptr, "unknown key; expected \"name\", \"seed\", a component or \"<component>.<parameter>\"");
+    return std::nullopt;
+  }
+  if (const PluginRecord* rec = plugins.find(c->second.kind, c->second.plugin))
+    ck.check_param(*rec, key.substr(dot + 1), v, ptr);
+  return SweepTarget{c->first, key.substr(dot + 1)};
+}
+
+// One case group: every case sets the same keys; the case's "name" labels its runs.
+void parse_case_group(const std::string& group, const nlohmann::json& cases, const std::string& ptr, Checker& ck,
+                      Spec& spec, const PluginRegistry& plugins) {
+  if (!ck.expect_type(cases, ptr, vt::array, "an array of cases")) return;
+  if (cases.empty()) ck.add(ptr, "expected a non-empty array of cases");
+  if (group == "seed" || spec.components.count(group))
+    ck.add(ptr, "a case group needs a name of its own, not \"seed\" or a component's (it labels the runs)");
+  SweepAxis ax;
+  ax.name = group;
+  std::set<std::string> first_keys, names;
+  for (size_t i = 0; i < cases.size(); ++i) {
+    auto cptr = fmt::format("{}/{}", ptr, i);
+    const auto& c = cases[i];
+    if (!ck.expect_type(c, cptr, vt::object, "a case object")) continue;
+    std::set<std::string> keys;
+    std::vector<nlohmann::json> point;
+    for (auto it = c.begin(); it != c.end(); ++it) {
+      if (it.key() == "name") continue;
+      keys.insert(it.key());
+      auto t = case_target(it.key(), it.value(), cptr + "/" + json_pointer_escape(it.key()), ck, spec, plugins);
+      if (!t) continue;
+      if (i == 0) ax.targets.push_back(*t);
+      point.push_back(it.value());
+    }
+    std::string label = fmt::format("case{}", i);
+    if (auto n = c.find("name"); n != c.end() && ck.expect_type(*n, cptr + "/name", vt::string, "a string"))
+      label = n->get<std::string>();
+    if (!names.insert(label).second) ck.add(cptr + "/name", fmt::format("case name \"{}\" is used twice", label));
+    if (keys.empty()) ck.add(cptr, "a case sets nothing; expected \"<component>.<parameter>\", a component or \"seed\"");
+    if (i == 0) first_keys = keys;
+    else if (keys != first_keys)
+      ck.add(cptr, fmt::format("sets other keys than {}/0; every case of a group sets the same keys", ptr));
+    ax.points.push_back(std::move(point));
+    ax.point_labels.push_back(label);
+  }
+  spec.axes.push_back(std::move(ax));
+  spec.axis_pointers.push_back(ptr);
+}
+
+void parse_cases(const nlohmann::json& doc, Checker& ck, Spec& spec, const PluginRegistry& plugins) {
+  auto cs = doc.find("cases");
+  if (cs == doc.end() || !ck.expect_type(*cs, "/cases", vt::object, "an object of case groups")) return;
+  for (auto it = cs->begin(); it != cs->end(); ++it)
+    parse_case_group(it.key(), it.value(), "/cases/" + json_pointer_escape(it.key()), ck, spec, plugins);
+}
+
+// A target varies in one place only, and a component varied as a whole has no parameter varied.
+void check_targets(Checker& ck, const Spec& spec) {
+  std::map<std::string, std::string> where;  // target key -> axis pointer
+  std::map<std::string, std::string> whole;  // component -> axis pointer
+  for (size_t a = 0; a < spec.axes.size(); ++a)
+    for (auto& t : spec.axes[a].targets) {
+      auto [it, fresh] = where.emplace(t.key(), spec.axis_pointers[a]);
+      if (!fresh) ck.add(spec.axis_pointers[a], fmt::format("{} is also varied by {}; vary it in one place", t.key(), it->second));
+      if (!t.component.empty() && t.param.empty()) whole.emplace(t.component, spec.axis_pointers[a]);
+    }
+  for (size_t a = 0; a < spec.axes.size(); ++a)
+    for (auto& t : spec.axes[a].targets)
+      if (!t.param.empty() && whole.count(t.component))
+        ck.add(spec.axis_pointers[a], fmt::format("{} is varied as a whole by {}; a component varied as a whole cannot "
+                                                  "also have parameters varied: put the values into each alternative",
+                                                  t.component, whole.at(t.component)));
+}
+
 }  // namespace
 
-Spec parse_spec(const nlohmann::json& doc, const std::string& file,
-                const PluginRegistry& plugins) {
-  using vt = nlohmann::json::value_t;
+Spec parse_spec(const nlohmann::json& doc, const std::string& file, const PluginRegistry& plugins) {
   Checker ck(plugins);
   Spec spec;
   spec.file = file;
@@ -162,258 +484,19 @@ Spec parse_spec(const nlohmann::json& doc, const std::string& file,
     ck.add("", "expected a JSON object (an experiment spec), got " + type_name(doc));
     throw SpecError(file, ck.problems);
   }
-  ck.expect_keys(doc, "", {"name", "description", "seed", "devices", "database", "components",
-                           "stages", "sweep"});
-
-  // name
-  if (auto it = doc.find("name"); it == doc.end()) {
-    ck.add("", "missing key \"name\"; expected the experiment's name");
-  } else if (ck.expect_type(*it, "/name", vt::string, "a string")) {
-    spec.name = it->get<std::string>();
-    if (!std::regex_match(spec.name, std::regex("^[A-Za-z0-9][A-Za-z0-9_.-]*$")))
-      ck.add("/name", "expected letters, digits, '_', '.', '-' (it names the database file)");
-  }
-  if (auto it = doc.find("description"); it != doc.end() &&
-                                         ck.expect_type(*it, "/description", vt::string, "a string"))
-    spec.description = it->get<std::string>();
-  if (auto it = doc.find("seed"); it != doc.end()) {
-    if (!it->is_number_integer() || it->get<int64_t>() < 0)
-      ck.add("/seed", fmt::format("{} is not an integer ≥ 0", show(*it)));
-    else
-      spec.seed = it->get<int64_t>();
-  }
-  if (auto it = doc.find("devices"); it != doc.end()) {
-    if (ck.expect_type(*it, "/devices", vt::array, "an array of devices")) {
-      if (it->empty()) ck.add("/devices", "expected at least one device");
-      spec.devices.clear();
-      std::set<std::string> seen;
-      for (size_t i = 0; i < it->size(); ++i) {
-        auto ptr = fmt::format("/devices/{}", i);
-        if (!ck.expect_type((*it)[i], ptr, vt::string, "a device name")) continue;
-        auto d = (*it)[i].get<std::string>();
-        if (auto e = check_device(d); !e.empty())
-          ck.add(ptr, fmt::format("\"{}\" is not a device; expected {}", d, e));
-        else if (!seen.insert(d).second)
-          ck.add(ptr, fmt::format("device \"{}\" is listed twice", d));
-        spec.devices.push_back(d);
-      }
-    }
-  }
-  if (auto it = doc.find("database"); it != doc.end()) {
-    if (ck.expect_type(*it, "/database", vt::string, "a file path"))
-      spec.database = it->get<std::string>();
-  }
-  if (spec.database.empty() && !spec.name.empty()) spec.database = "results/" + spec.name + ".db";
-
-  // stages first: they give every component its kind.
-  std::map<std::string, std::pair<std::string, std::string>> role_of;  // component -> kind, ptr
-  auto stages = doc.find("stages");
-  if (stages == doc.end()) {
-    ck.add("", "missing key \"stages\"; expected an array of stages");
-  } else if (ck.expect_type(*stages, "/stages", vt::array, "an array of stages")) {
-    if (stages->empty()) ck.add("/stages", "expected at least one stage");
-    std::set<std::string> names;
-    for (size_t i = 0; i < stages->size(); ++i) {
-      auto ptr = fmt::format("/stages/{}", i);
-      const auto& s = (*stages)[i];
-      if (!ck.expect_type(s, ptr, vt::object, "a stage object")) continue;
-      ck.expect_keys(s, ptr, {"name", "type", "after", "backbone", "task", "distortion"});
-      StageSpec st;
-      auto str = [&](const char* key, std::string& out) {
-        auto f = s.find(key);
-        if (f == s.end()) return false;
-        if (!ck.expect_type(*f, ptr + "/" + key, vt::string, "a string")) return false;
-        out = f->get<std::string>();
-        return true;
-      };
-      if (!str("name", st.name)) {
-        if (!s.contains("name")) ck.add(ptr, "missing key \"name\"");
-      } else if (!names.insert(st.name).second) {
-        ck.add(ptr + "/name", fmt::format("stage name \"{}\" is used twice", st.name));
-      }
-      if (!str("type", st.type)) {
-        if (!s.contains("type")) ck.add(ptr, "missing key \"type\"; expected prepare, fit or evaluate");
-      } else if (st.type != "prepare" && st.type != "fit" && st.type != "evaluate") {
-        ck.add(ptr + "/type", fmt::format("\"{}\" is not a stage type; expected prepare, fit or "
-                                          "evaluate",
-                                          st.type));
-      }
-      str("after", st.after);
-      str("backbone", st.backbone);
-      str("task", st.task);
-      str("distortion", st.distortion);
-      if (st.type == "prepare") {
-        if (st.backbone.empty()) ck.add(ptr, "a prepare stage needs \"backbone\"");
-        if (st.task.empty()) ck.add(ptr, "a prepare stage needs \"task\"");
-        if (!st.after.empty()) ck.add(ptr + "/after", "a prepare stage has no upstream stage");
-        if (!st.distortion.empty())
-          ck.add(ptr + "/distortion", "a prepare stage takes no distortion");
-      } else if (st.type == "fit" || st.type == "evaluate") {
-        if (st.after.empty())
-          ck.add(ptr, fmt::format("a {} stage needs \"after\" (the stage that prepares its task "
-                                  "network{})",
-                                  st.type, st.type == "evaluate" ? " or fits its distortion" : ""));
-        if (!st.backbone.empty() || !st.task.empty())
-          ck.add(ptr, "backbone and task come from the upstream stage; remove them here");
-        if (st.type == "fit" && st.distortion.empty())
-          ck.add(ptr, "a fit stage needs \"distortion\"");
-      }
-      for (auto [role, comp] : {std::pair<const char*, std::string*>{"backbone", &st.backbone},
-                                {"task", &st.task},
-                                {"distortion", &st.distortion}}) {
-        if (comp->empty()) continue;
-        auto [rit, fresh] = role_of.emplace(*comp, std::make_pair(std::string(role), ptr));
-        if (!fresh && rit->second.first != role)
-          ck.add(ptr + "/" + role, fmt::format("component \"{}\" is a {} at {}; a component has one "
-                                               "role",
-                                               *comp, rit->second.first, rit->second.second));
-      }
-      spec.stages.push_back(st);
-    }
-    // upstream references, order and cycles
-    std::vector<StageSpec> ordered;
-    std::set<std::string> placed;
-    for (size_t i = 0; i < spec.stages.size(); ++i) {
-      auto& st = spec.stages[i];
-      if (st.after.empty()) continue;
-      const StageSpec* up = nullptr;
-      for (auto& o : spec.stages)
-        if (o.name == st.after) up = &o;
-      auto ptr = fmt::format("/stages/{}/after", i);
-      if (!up)
-        ck.add(ptr, fmt::format("unknown stage \"{}\"; expected the name of another stage",
-                                st.after));
-      else if (up->type == "evaluate")
-        ck.add(ptr, fmt::format("stage \"{}\" is an evaluation; expected a prepare or fit stage",
-                                st.after));
-      else if (st.type == "fit" && up->type != "prepare")
-        ck.add(ptr, fmt::format("a fit stage follows a prepare stage; \"{}\" is a {} stage",
-                                st.after, up->type));
-    }
-    // Topological order (chains are short; repeated passes are enough).
-    bool progress = true;
-    while (progress && ordered.size() < spec.stages.size()) {
-      progress = false;
-      for (auto& st : spec.stages) {
-        if (placed.count(st.name)) continue;
-        if (st.after.empty() || placed.count(st.after)) {
-          ordered.push_back(st);
-          placed.insert(st.name);
-          progress = true;
-        }
-      }
-    }
-    if (ck.problems.empty() && ordered.size() < spec.stages.size())
-      ck.add("/stages", "the stages' \"after\" links form a cycle");
-    if (ordered.size() == spec.stages.size()) spec.stages = ordered;
-  }
-
-  // components
-  auto comps = doc.find("components");
-  if (comps == doc.end()) {
-    ck.add("", "missing key \"components\"; expected an object of named plugin instances");
-  } else if (ck.expect_type(*comps, "/components", vt::object, "an object")) {
-    for (auto it = comps->begin(); it != comps->end(); ++it) {
-      auto ptr = "/components/" + json_pointer_escape(it.key());
-      auto role = role_of.find(it.key());
-      if (role == role_of.end()) {
-        ck.add(ptr, "component is not used by any stage");
-        ck.check_component_object(it.value(), ptr, "");
-        continue;
-      }
-      ComponentSpec c;
-      c.name = it.key();
-      c.kind = role->second.first;
-      if (ck.check_component_object(it.value(), ptr, c.kind)) {
-        c.plugin = it.value().at("plugin").get<std::string>();
-        c.params = it.value().value("params", nlohmann::json::object());
-      }
-      spec.components[c.name] = c;
-    }
-    for (auto& [comp, rp] : role_of)
-      if (!comps->contains(comp))
-        ck.add(rp.second + "/" + rp.first,
-               fmt::format("unknown component \"{}\"; expected a key of /components", comp));
-  }
-
-  // sweep
-  if (auto sw = doc.find("sweep"); sw != doc.end()) {
-    if (ck.expect_type(*sw, "/sweep", vt::object, "an object")) {
-      for (auto it = sw->begin(); it != sw->end(); ++it) {
-        auto ptr = "/sweep/" + json_pointer_escape(it.key());
-        if (it.key() == "seed") {
-          if (!ck.expect_type(it.value(), ptr, vt::array, "an array of seeds")) continue;
-          if (it.value().empty()) ck.add(ptr, "expected a non-empty array");
-          SweepAxis ax;
-          for (size_t i = 0; i < it.value().size(); ++i) {
-            auto& v = it.value()[i];
-            if (!v.is_number_integer() || v.get<int64_t>() < 0)
-              ck.add(fmt::format("{}/{}", ptr, i), fmt::format("{} is not an integer ≥ 0", show(v)));
-            ax.values.push_back(v);
-          }
-          spec.axes.push_back(ax);
-          continue;
-        }
-        auto cit = spec.components.find(it.key());
-        if (cit == spec.components.end()) {
-          ck.add(ptr, "unknown component; expected \"seed\" or a key of /components");
-          continue;
-        }
-        auto& comp = cit->second;
-        if (it.value().is_array()) {  // alternatives for the whole component
-          if (it.value().empty()) ck.add(ptr, "expected a non-empty array");
-          SweepAxis ax;
-          ax.component = comp.name;
-          for (size_t i = 0; i < it.value().size(); ++i) {
-            ck.check_component_object(it.value()[i], fmt::format("{}/{}", ptr, i), comp.kind);
-            ax.values.push_back(it.value()[i]);
-          }
-          spec.axes.push_back(ax);
-        } else if (it.value().is_object()) {
-          const PluginRecord* rec = plugins.find(comp.kind, comp.plugin);
-          for (auto pit = it.value().begin(); pit != it.value().end(); ++pit) {
-            auto pptr = ptr + "/" + json_pointer_escape(pit.key());
-            if (!rec) continue;  // already reported
-            if (!rec->param(pit.key())) {
-              ck.check_param(*rec, pit.key(), nlohmann::json(), pptr);
-              continue;
-            }
-            if (!ck.expect_type(pit.value(), pptr, vt::array, "an array of values")) continue;
-            if (pit.value().empty()) ck.add(pptr, "expected a non-empty array");
-            SweepAxis ax;
-            ax.component = comp.name;
-            ax.param = pit.key();
-            for (size_t i = 0; i < pit.value().size(); ++i) {
-              ck.check_param(*rec, pit.key(), pit.value()[i], fmt::format("{}/{}", pptr, i));
-              ax.values.push_back(pit.value()[i]);
-            }
-            spec.axes.push_back(ax);
-          }
-        } else {
-          ck.add(ptr, fmt::format("expected an object of parameter arrays or an array of "
-                                  "alternative components, got {}",
-                                  type_name(it.value())));
-        }
-      }
-      // A component swept as a whole cannot also have single parameters swept.
-      for (auto& a : spec.axes)
-        if (!a.component.empty() && a.param.empty())
-          for (auto& b : spec.axes)
-            if (b.component == a.component && !b.param.empty()) {
-              ck.add("/sweep/" + json_pointer_escape(a.component),
-                     "a component swept as a whole cannot also have parameters swept; put the "
-                     "values into each alternative");
-              break;
-            }
-    }
-  }
-
+  ck.expect_keys(doc, "", {"name", "description", "seed", "devices", "database", "components", "stages", "sweep", "cases"});
+  parse_header(doc, ck, spec);
+  auto role_of = parse_stages(doc, ck, spec);
+  parse_components(doc, ck, spec, role_of);
+  parse_sweep(doc, ck, spec, plugins);
+  parse_cases(doc, ck, spec, plugins);
+  check_targets(ck, spec);
   if (!ck.problems.empty()) throw SpecError(file, ck.problems);
   spec.hash = sha256_hex(doc.dump());
   return spec;
 }
 
-Spec load_spec(const std::string& path, const PluginRegistry& plugins) {
+Spec load_spec(const std::string& path, const PluginRegistry& plugins, const std::vector<std::string>& overrides) {
   std::ifstream in(path);
   if (!in) throw UserError(fmt::format("cannot open experiment spec '{}'", path));
   std::stringstream ss;
@@ -438,7 +521,84 @@ Spec load_spec(const std::string& path, const PluginRegistry& plugins) {
     throw SpecError(path, {fmt::format("line {} column {}: invalid JSON ({})", line, col,
                                        pos == std::string::npos ? what : what.substr(pos))});
   }
-  return parse_spec(doc, path, plugins);
+  auto applied = apply_overrides(doc, overrides, path);
+  try {
+    Spec spec = parse_spec(doc, path, plugins);
+    spec.overrides = applied;
+    return spec;
+  } catch (const SpecError& e) {
+    // A problem inside an overridden value says so: the file does not hold that value.
+    std::vector<std::string> problems;
+    for (auto p : e.problems()) {
+      for (auto& o : applied)
+        if (p.rfind(o.pointer + "/", 0) == 0 || p.rfind(o.pointer + ":", 0) == 0) {
+          p += fmt::format(" (set by --set {})", o.path);
+          break;
+        }
+      problems.push_back(p);
+    }
+    throw SpecError(path, problems);
+  }
 }
+
+namespace {
+
+// "components.task.params.root" or "/components/task/params/root" as a JSON pointer.
+std::string pointer_of(const std::string& path) {
+  if (!path.empty() && path[0] == '/') return path;
+  std::string ptr;
+  size_t start = 0;
+  while (start <= path.size()) {
+    auto dot = path.find('.', start);
+    auto token = path.substr(start, dot == std::string::npos ? std::string::npos : dot - start);
+    if (token.empty()) return {};
+    ptr += "/" + json_pointer_escape(token);
+    if (dot == std::string::npos) break;
+    start = dot + 1;
+  }
+  return ptr;
+}
+
+}  // namespace
+
+std::vector<Override> apply_overrides(nlohmann::json& doc, const std::vector<std::string>& assignments,
+                                      const std::string& file) {
+  std::vector<Override> out;
+  for (const auto& a : assignments) {
+    auto eq = a.find('=');
+    auto fail = [&](const std::string& what) { return SpecError(file, {fmt::format("--set {}: {}", a, what)}); };
+    if (eq == std::string::npos || eq == 0) throw fail("expected PATH=VALUE (for example components.task.params.root=/data/coco)");
+    Override o;
+    o.path = a.substr(0, eq);
+    o.pointer = pointer_of(o.path);
+    if (o.pointer.empty()) throw fail("the path has an empty part");
+    const auto text = a.substr(eq + 1);
+    o.value = nlohmann::json::parse(text, nullptr, false);
+    if (o.value.is_discarded()) o.value = text;  // not JSON: a string, as Hydra reads root=/data
+    nlohmann::json::json_pointer ptr;
+    try {
+      ptr = nlohmann::json::json_pointer(o.pointer);
+    } catch (const nlohmann::json::exception&) {
+      throw fail("not a valid JSON pointer");
+    }
+    const auto parent = ptr.parent_pointer();
+    for (auto prefix = parent; !prefix.empty(); prefix = prefix.parent_pointer())
+      if (!doc.contains(prefix) && doc.contains(prefix.parent_pointer()))
+        throw fail(fmt::format("{} does not exist in the spec (--set adds a key only to an existing object)",
+                               prefix.to_string()));
+    if (!doc.at(parent).is_object() && !doc.at(parent).is_array())
+      throw fail(fmt::format("{} is not an object or array in the spec", parent.to_string().empty() ? "/" : parent.to_string()));
+    auto& container = doc.at(parent);
+    if (container.is_array()) {
+      const auto& last = ptr.back();
+      if (last.find_first_not_of("0123456789") != std::string::npos || last.empty() || std::stoull(last) >= container.size())
+        throw fail(fmt::format("{} has {} elements; expected an index below that", parent.to_string(), container.size()));
+    }
+    doc[ptr] = o.value;
+    out.push_back(std::move(o));
+  }
+  return out;
+}
+
 
 }  // namespace featjnd

@@ -38,14 +38,36 @@ struct StageSpec {
   std::string backbone, task, distortion;  // component names (roles)
 };
 
-// One sweep axis: either a parameter of one component, a whole alternative component (param
+// What one sweep axis sets: a parameter of a component, a whole alternative component (param
 // empty), or the global seed (component empty).
-struct SweepAxis {
+struct SweepTarget {
   std::string component;
   std::string param;
-  std::vector<nlohmann::json> values;
   std::string key() const;  // "gaussian.sigma", "backbone", "seed"
 };
+
+// One axis of the grid. A plain sweep sets one target; a case group (/cases) sets several targets
+// that vary together, one point per case.
+struct SweepAxis {
+  std::string name;  // the target's key, or the case group's name
+  std::vector<SweepTarget> targets;
+  std::vector<std::vector<nlohmann::json>> points;  // per point, one value per target
+  std::vector<std::string> point_labels;            // per point: the value, or the case's name
+  size_t size() const { return points.size(); }
+};
+
+// A `--set PATH=VALUE` override: PATH is a JSON pointer (/components/task/params/root) or a
+// dotted path (components.task.params.root); VALUE is JSON, or a string when it is not JSON.
+struct Override {
+  std::string path;
+  std::string pointer;  // the JSON pointer it resolved to
+  nlohmann::json value;
+};
+
+// Applies overrides to a spec document in order; throws SpecError naming the override that does
+// not fit (a missing parent, an index out of range).
+std::vector<Override> apply_overrides(nlohmann::json& doc, const std::vector<std::string>& assignments,
+                                      const std::string& file);
 
 struct Spec {
   std::string file;
@@ -57,7 +79,9 @@ struct Spec {
   std::map<std::string, ComponentSpec> components;
   std::vector<StageSpec> stages;  // upstream before downstream
   std::vector<SweepAxis> axes;
-  nlohmann::json raw;
+  std::vector<std::string> axis_pointers;  // where each axis is written (/sweep/..., /cases/...)
+  nlohmann::json raw;  // after the overrides
+  std::vector<Override> overrides;
   std::string hash;  // sha256 of the canonical JSON
 
   const StageSpec* stage(const std::string& name) const;
@@ -67,7 +91,7 @@ std::string json_pointer_escape(const std::string& token);
 
 // Parses and validates completely; throws SpecError listing every problem.
 Spec parse_spec(const nlohmann::json& doc, const std::string& file, const PluginRegistry& plugins);
-Spec load_spec(const std::string& path, const PluginRegistry& plugins);
+Spec load_spec(const std::string& path, const PluginRegistry& plugins, const std::vector<std::string>& overrides = {});
 
 // Devices: "cpu" or "cuda:N"; returns an empty string when fine, else what was expected.
 std::string check_device(const std::string& device);

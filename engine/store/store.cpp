@@ -145,6 +145,10 @@ CREATE TABLE tags (
 );
 CREATE INDEX runs_by_status ON runs(experiment_id, status);
 )sql",
+    // 2 -> 3: the --set overrides of an invocation ([{path, pointer, value}]), beside its spec.
+    R"sql(
+ALTER TABLE invocations ADD COLUMN overrides TEXT NOT NULL DEFAULT '[]';
+)sql",
 };
 static_assert(sizeof(kMigrations) / sizeof(kMigrations[0]) == Store::kSchemaVersion);
 
@@ -226,13 +230,13 @@ int64_t Store::begin_invocation(int64_t experiment_id, const Provenance& p) {
   sql::Transaction tx(*db_);
   db_->prepare(
          "INSERT INTO invocations(experiment_id, started_at, host, pid, command, spec_file, spec_hash, "
-         "spec_json, shard, engine_version, git_commit, git_dirty, torch_version) "
-         "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)")
+         "spec_json, shard, engine_version, git_commit, git_dirty, torch_version, overrides) "
+         "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)")
       .bind(1, experiment_id).bind(2, now_seconds()).bind(3, p.host).bind(4, p.pid).bind(5, p.command)
       .bind(6, p.spec_file).bind(7, p.spec_hash).bind(8, p.spec_json.dump())
       .bind(9, p.shard.empty() ? std::optional<std::string>() : std::optional<std::string>(p.shard))
       .bind(10, p.engine_version).bind(11, p.git_commit).bind(12, static_cast<int64_t>(p.git_dirty))
-      .bind(13, p.torch_version).run();
+      .bind(13, p.torch_version).bind(14, p.overrides.dump()).run();
   int64_t id = db_->last_insert_id();
   auto ins = db_->prepare(
       "INSERT INTO plugin_versions(invocation_id, kind, name, version, file, file_sha256) VALUES (?,?,?,?,?,?)");

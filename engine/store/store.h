@@ -23,7 +23,8 @@ struct Provenance {
   std::string engine_version, git_commit, torch_version;
   bool git_dirty = false;
   std::string host, command, spec_file, spec_hash, shard;
-  nlohmann::json spec_json;
+  nlohmann::json spec_json;                             // after the overrides
+  nlohmann::json overrides = nlohmann::json::array();  // [{path, pointer, value}] from --set
   int64_t pid = 0;
   std::vector<PluginProvenance> plugins;
 };
@@ -52,7 +53,7 @@ std::string host_name();
 class Store {
  public:
   enum class Open { create, existing, read_only };
-  static constexpr int kSchemaVersion = 2;
+  static constexpr int kSchemaVersion = 3;
 
   Store(const std::string& path, Open mode);
   sql::Database& db() { return *db_; }

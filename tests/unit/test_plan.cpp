@@ -144,3 +144,64 @@ TEST_CASE("labels name every swept value a run depends on") {
       CHECK(r.label.find("fitted.alpha=") != std::string::npos);
     }
 }
+
+TEST_CASE("cases: parameters of several components vary together, one point per case") {
+  auto doc = toy_spec();
+  doc["sweep"].erase("noise");
+  // Two models, each with its own backbone width and training length: 2 networks, not 2 × 2.
+  doc["cases"] = {{"model",
+                   {{{"name", "narrow"}, {"backbone.channels", 2}, {"task.epochs", 1}},
+                    {{"name", "wide"}, {"backbone.channels", 8}, {"task.epochs", 3}}}}};
+  Plan p = plan_of(doc);
+  auto c = count_by_stage(p);
+  CHECK(c["prepare"] == 2);
+  CHECK(c["fit"] == 4);       // 2 models × 2 λ
+  CHECK(c["eval-fit"] == 12);  // × 3 α
+  CHECK(c["eval-noise"] == 2);
+  std::set<std::pair<int64_t, int64_t>> pairs;
+  for (auto& r : p.runs)
+    if (r.stage == "prepare") {
+      pairs.insert({r.params.at("backbone.channels").get<int64_t>(), r.params.at("task.epochs").get<int64_t>()});
+      CHECK(r.label.find("model=") == 0);
+    }
+  CHECK(pairs == std::set<std::pair<int64_t, int64_t>>{{2, 1}, {8, 3}});
+  // A case can swap a whole component and set the seed.
+  doc["cases"]["model"][0]["backbone"] = {{"plugin", "toy-conv"}, {"params", {{"channels", 3}}}};
+  doc["cases"]["model"][0].erase("backbone.channels");
+  doc["cases"]["model"][1]["backbone"] = {{"plugin", "toy-conv"}, {"params", {{"channels", 5}}}};
+  doc["cases"]["model"][1].erase("backbone.channels");
+  doc["cases"]["model"][0]["seed"] = 4;
+  doc["cases"]["model"][1]["seed"] = 9;
+  Plan q = plan_of(doc);
+  std::set<std::pair<int64_t, int64_t>> seeded;
+  for (auto& r : q.runs)
+    if (r.stage == "prepare") seeded.insert({r.params.at("backbone.channels").get<int64_t>(), r.params.at("seed").get<int64_t>()});
+  CHECK(seeded == std::set<std::pair<int64_t, int64_t>>{{3, 4}, {5, 9}});
+}
+
+TEST_CASE("overrides: --set changes a spec field by dotted path or JSON pointer, and says where") {
+  auto doc = toy_spec();
+  auto applied = apply_overrides(doc, {"components.task.params.epochs=2", "/sweep/noise/sigma/1=0.5", "description=a b"},
+                                 "spec.json");
+  REQUIRE(applied.size() == 3);
+  CHECK(applied[0].pointer == "/components/task/params/epochs");
+  CHECK(doc["components"]["task"]["params"]["epochs"] == 2);
+  CHECK(doc["sweep"]["noise"]["sigma"][1] == 0.5);
+  CHECK(doc["description"] == "a b");  // not JSON: a string
+  Plan p = plan_of(doc);
+  for (auto& r : p.runs)
+    if (r.stage == "prepare") CHECK(r.params.at("task.epochs") == 2);
+  auto error_of = [&](const std::string& a) {
+    auto d = toy_spec();
+    try {
+      apply_overrides(d, {a}, "spec.json");
+    } catch (const SpecError& e) {
+      return e.problems().at(0);
+    }
+    return std::string();
+  };
+  CHECK(error_of("components.nothere.params.x=1").find("/components/nothere does not exist in the spec") != std::string::npos);
+  CHECK(error_of("/sweep/noise/sigma/7=1").find("has 2 elements") != std::string::npos);
+  CHECK(error_of("epochs").find("expected PATH=VALUE") != std::string::npos);
+  CHECK(error_of("name.x=1").find("/name is not an object or array") != std::string::npos);
+}

@@ -128,6 +128,31 @@ TEST_CASE("each class of error names its JSON pointer and what was expected") {
   }
 }
 
+TEST_CASE("cases are validated like the rest, with JSON pointers") {
+  auto with_cases = [](nlohmann::json cases) {
+    auto d = toy_spec();
+    d["cases"] = cases;
+    return problems_of(d);
+  };
+  auto p = with_cases({{"model", {{{"backbone.channels", 2}}, {{"backbone.channels", 4}, {"task.epochs", 1}}}}});
+  CHECK(has_problem(p, "/cases/model/1", "sets other keys than /cases/model/0"));
+  p = with_cases({{"model", {{{"backbone.channel", 2}}}}});
+  CHECK(has_problem(p, "/cases/model/0/backbone.channel", "unknown parameter of backbone plugin 'toy-conv'"));
+  p = with_cases({{"model", {{{"backbone.channels", 999}}}}});
+  CHECK(has_problem(p, "/cases/model/0/backbone.channels", "999 is not"));
+  p = with_cases({{"model", {{{"gadget.x", 1}}}}});
+  CHECK(has_problem(p, "/cases/model/0/gadget.x", "unknown key"));
+  p = with_cases({{"model", {{{"name", "a"}, {"seed", 1}}, {{"name", "a"}, {"seed", 2}}}}});
+  CHECK(has_problem(p, "/cases/model/1/name", "case name \"a\" is used twice"));
+  // A target varies in one place only: /sweep already varies fitted.lambda.
+  p = with_cases({{"model", {{{"fitted.lambda", 0.5}}}}});
+  CHECK(has_problem(p, "/cases/model", "fitted.lambda is also varied by /sweep/fitted/lambda"));
+  p = with_cases({{"backbone", {{{"seed", 1}}}}});
+  CHECK(has_problem(p, "/cases/backbone", "a case group needs a name of its own"));
+  p = with_cases({{"model", nlohmann::json::array()}});
+  CHECK(has_problem(p, "/cases/model", "expected a non-empty array of cases"));
+}
+
 TEST_CASE("all problems are reported together, one line each") {
   auto d = toy_spec();
   d["colour"] = 1;

@@ -60,13 +60,15 @@ TEST_CASE("an older database is migrated; a newer one is refused") {
   auto path = (t.path / "r.db").string();
   {
     Store s(path, Store::Open::create);
-    // Roll the file back to version 1 by undoing migration 2.
-    s.db().exec("DROP INDEX runs_by_status; DROP TABLE tags; UPDATE schema_version SET version = 1");
+    // Roll the file back to version 1 by undoing migrations 3 and 2.
+    s.db().exec("ALTER TABLE invocations DROP COLUMN overrides; DROP INDEX runs_by_status; DROP TABLE tags; "
+                "UPDATE schema_version SET version = 1");
   }
   {
     Store s(path, Store::Open::existing);
-    CHECK(s.schema_version() == 2);
+    CHECK(s.schema_version() == 3);
     CHECK(count(s, "SELECT COUNT(*) FROM sqlite_master WHERE name='tags'") == 1);
+    CHECK(count(s, "SELECT COUNT(*) FROM pragma_table_info('invocations') WHERE name='overrides'") == 1);
     s.db().exec("UPDATE schema_version SET version = 99");
   }
   CHECK_THROWS_WITH_AS(Store(path, Store::Open::existing), doctest::Contains("schema version 99"), UserError);
