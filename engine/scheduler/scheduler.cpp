@@ -45,6 +45,7 @@ struct Worker {
   bool dead = false;
   std::optional<size_t> current;  // plan index
   std::string network_key;  // of the last run: runs with the same key reuse its loaded network
+  std::optional<size_t> root;  // the last run's prepare run
   std::chrono::steady_clock::time_point started;
   std::string log_path;
 };
@@ -263,14 +264,16 @@ class Scheduler {
         }
       }
     }
-    std::optional<size_t> best;
+    // The worker's loaded network first, then another run of the same prepared network.
+    std::optional<size_t> best, same_root;
     for (size_t i : pending_) {
       bool failed = false;
       if (!deps_finished(i, failed)) continue;
       if (!best) best = i;
       if (plan_.runs[i].network_key == w.network_key) return i;
+      if (!same_root && w.root && plan_.runs[i].root == *w.root) same_root = i;
     }
-    return best;
+    return same_root ? same_root : best;
   }
 
   void dispatch(Worker& w, size_t i) {
@@ -282,6 +285,7 @@ class Scheduler {
     w.current = i;
     w.started = std::chrono::steady_clock::now();
     w.network_key = plan_.runs[i].network_key;
+    w.root = plan_.runs[i].root;
     nlohmann::json msg = {{"run_id", run_id_[i]},
                           {"hash", plan_.runs[i].hash},
                           {"network_key", w.network_key},
