@@ -245,7 +245,7 @@ struct StageRunner::Impl {
     while (auto batch = data->next()) {
       batch->images = batch->images.to(device);
       for (auto& [k, t] : batch->targets) t = t.to(device);
-      auto f = n.backbone->forward(batch->images);
+      auto f = n.backbone->features(*batch, device);
       if (first) evaluator->digest(n.task->head(f), *batch);
       if (keep) {
         for (auto& l : f.levels) used += l.numel() * l.element_size();
@@ -297,6 +297,8 @@ struct StageRunner::Impl {
     ctx.log_metric("samples", static_cast<double>(samples), 0);
     ctx.log_metric("cosine", cos_sum / static_cast<double>(samples), 0);
     ctx.log_metric("nrmse", nrmse_sum / static_cast<double>(samples), 0);
+    if (dist)
+      for (auto& [k, v] : dist->evaluation_metrics()) ctx.log_metric(k, v, 0);
     for (auto& [k, v] : n.clean_metrics) ctx.log_metric("clean." + k, v, 0);
     // The task's own metrics last: the progress display shows the last one.
     for (auto& [k, v] : evaluator->results()) ctx.log_metric(k, v, 0);

@@ -27,7 +27,7 @@ torch::nn::Conv2d conv3x3(int64_t in, int64_t out) {
 }  // namespace
 
 nlohmann::json EstimatorConfig::to_json() const {
-  return {{"channels", channels}, {"width", width}, {"blocks", blocks}, {"norm", norm}, {"clamp", clamp}};
+  return {{"channels", channels}, {"width", width}, {"blocks", blocks}, {"norm", norm}, {"clamp", clamp}, {"levels", levels}};
 }
 
 EstimatorConfig EstimatorConfig::from_json(const nlohmann::json& j) {
@@ -37,45 +37,78 @@ EstimatorConfig EstimatorConfig::from_json(const nlohmann::json& j) {
   c.blocks = j.at("blocks").get<int64_t>();
   c.norm = j.at("norm").get<std::string>();
   c.clamp = j.at("clamp").get<double>();
+  c.levels = j.value("levels", int64_t(1));
   return c;
 }
 
-ResidualBlockImpl::ResidualBlockImpl(int64_t width, const std::string& norm) {
-  conv1 = register_module("conv1", conv3x3(width, width));
-  norm1 = make_norm(norm, width);
-  register_module("norm1", norm1.ptr());
-  conv2 = register_module("conv2", conv3x3(width, width));
-  norm2 = make_norm(norm, width);
-  register_module("norm2", norm2.ptr());
+LevelNormImpl::LevelNormImpl(const std::string& kind, int64_t width, int64_t levels) {
+  norms = register_module("norms", torch::nn::ModuleList());
+  const int64_t n = kind == "batch" ? std::max<int64_t>(1, levels) : 1;
+  for (int64_t i = 0; i < n; ++i) norms->push_back(make_norm(kind, width).ptr());
 }
 
-torch::Tensor ResidualBlockImpl::forward(const torch::Tensor& x) {
-  auto y = torch::relu(norm1.forward(conv1(x)));
-  y = norm2.forward(conv2(y));
+torch::Tensor LevelNormImpl::forward(const torch::Tensor& x, size_t level) {
+  const size_t i = std::min(level, norms->size() - 1);
+  auto m = norms[i];
+  if (auto* bn = m->as<torch::nn::BatchNorm2d>()) return bn->forward(x);
+  if (auto* gn = m->as<torch::nn::GroupNorm>()) return gn->forward(x);
+  return x;
+}
+
+ResidualBlockImpl::ResidualBlockImpl(int64_t width, const std::string& norm, int64_t levels) {
+  conv1 = register_module("conv1", conv3x3(width, width));
+  norm1 = register_module("norm1", LevelNorm(norm, width, levels));
+  conv2 = register_module("conv2", conv3x3(width, width));
+  norm2 = register_module("norm2", LevelNorm(norm, width, levels));
+}
+
+torch::Tensor ResidualBlockImpl::forward(const torch::Tensor& x, size_t level) {
+  auto y = torch::relu(norm1->forward(conv1(x), level));
+  y = norm2->forward(conv2(y), level);
   return torch::relu(x + y);
 }
 
 EstimatorImpl::EstimatorImpl(const EstimatorConfig& c) : config(c) {
   conv_in = register_module("conv_in", conv3x3(c.channels, c.width));
-  norm_in = make_norm(c.norm, c.width);
-  register_module("norm_in", norm_in.ptr());
+  norm_in = register_module("norm_in", LevelNorm(c.norm, c.width, c.levels));
   blocks = register_module("blocks", torch::nn::ModuleList());
-  for (int64_t i = 0; i < c.blocks; ++i) blocks->push_back(ResidualBlock(c.width, c.norm));
+  for (int64_t i = 0; i < c.blocks; ++i) blocks->push_back(ResidualBlock(c.width, c.norm, c.levels));
   conv_out = register_module("conv_out", conv3x3(c.width, c.channels));
 }
 
-torch::Tensor EstimatorImpl::forward(const torch::Tensor& f) {
-  auto x = torch::relu(norm_in.forward(conv_in(f)));
-  for (auto& b : *blocks) x = b->as<ResidualBlock>()->forward(x);
+torch::Tensor EstimatorImpl::forward(const torch::Tensor& f, size_t level) {
+  auto x = torch::relu(norm_in->forward(conv_in(f), level));
+  for (auto& b : *blocks) x = b->as<ResidualBlock>()->forward(x, level);
   // The clamp keeps J bounded early in training, when D is flat and only −λ·m(J) pulls.
   return torch::clamp(conv_out(x), -config.clamp, config.clamp);
 }
 
 Features EstimatorImpl::forward(const Features& features) {
+  if (static_cast<int64_t>(features.levels.size()) != config.levels)
+    throw std::runtime_error(fmt::format("FeatJND estimator: fitted on {} feature levels, given {}", config.levels,
+                                         features.levels.size()));
   Features j;
   j.names = features.names;
-  for (auto& l : features.levels) j.levels.push_back(forward(l));
+  j.image_sizes = features.image_sizes;
+  for (size_t l = 0; l < features.levels.size(); ++l) j.levels.push_back(forward(features.levels[l], l));
   return j;
+}
+
+torch::Tensor mean_abs(const Features& j, const std::string& weighting) {
+  if (j.levels.empty()) throw std::invalid_argument("m(J): no feature levels");
+  if (weighting == "levels") {
+    auto m = j.levels[0].abs().mean();
+    for (size_t l = 1; l < j.levels.size(); ++l) m = m + j.levels[l].abs().mean();
+    return m / static_cast<double>(j.levels.size());
+  }
+  if (weighting != "elements") throw std::invalid_argument("m(J) weighting '" + weighting + "'; expected elements or levels");
+  auto sum = j.levels[0].abs().sum();
+  int64_t n = j.levels[0].numel();
+  for (size_t l = 1; l < j.levels.size(); ++l) {
+    sum = sum + j.levels[l].abs().sum();
+    n += j.levels[l].numel();
+  }
+  return sum / static_cast<double>(std::max<int64_t>(n, 1));
 }
 
 void save_estimator(Estimator& e, RunContext& ctx) {

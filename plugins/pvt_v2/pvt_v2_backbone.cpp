@@ -123,12 +123,14 @@ TORCH_MODULE(Stage);
 struct PvtConfig {
   std::vector<int64_t> depths, dims, heads, mlp_ratios, sr_ratios{8, 4, 2, 1};
   int64_t in_channels = 3;
+  int64_t stem_stride = 4;  // timm: a 7×7/4 patch embedding; 2 or 1 (3×3) for small images
   double drop_path = 0.0;
 };
 
 struct PvtV2Impl : torch::nn::Module {
   explicit PvtV2Impl(const PvtConfig& c) {
-    patch_embed = register_module("patch_embed", OverlapPatchEmbed(c.in_channels, c.dims[0], 7, 4));
+    patch_embed = register_module("patch_embed", OverlapPatchEmbed(c.in_channels, c.dims[0], c.stem_stride == 4 ? 7 : 3,
+                                                                   c.stem_stride));
     stages = register_module("stages", torch::nn::ModuleList());
     int64_t total = 0, id = 0;
     for (auto d : c.depths) total += d;
@@ -174,6 +176,10 @@ PvtConfig config_of(const featjnd::Params& p) {
   }
   c.in_channels = p.integer("in_channels");
   c.drop_path = p.real("drop_path");
+  c.stem_stride = p.integer("stem_stride");
+  if (c.stem_stride == 3) throw std::invalid_argument("pvt_v2: stem_stride 3; expected 1, 2 or 4");
+  if (arch != "custom" && c.stem_stride != 4)
+    throw std::invalid_argument("pvt_v2: stem_stride " + std::to_string(c.stem_stride) + " needs arch custom (timm's are 4)");
   return c;
 }
 
@@ -212,6 +218,9 @@ const featjnd_param_info kParams[] = {
     featjnd::param("embed_dims", "json", "[64, 128, 320, 512]", "custom: stage widths"),
     featjnd::param("num_heads", "json", "[1, 2, 5, 8]", "custom: heads per stage"),
     featjnd::param("mlp_ratios", "json", "[8, 8, 4, 4]", "custom: MLP expansion per stage"),
+    featjnd::param("stem_stride", "int", "4",
+                   "custom: stride of the first patch embedding (4: timm's 7x7/4; 2 or 1: a 3x3 for small images)",
+                   FEATJND_STAGE_ALL, 1, 4),
     featjnd::param("drop_path", "float", "0.0", "stochastic depth rate while training", FEATJND_STAGE_PREPARE, 0, 1),
     featjnd::param("neck", "string", "\"none\"",
                    "none, or fpn: mmdetection's FPN (neck.*) over the four stages, the split becomes its 5 levels",

@@ -1,9 +1,14 @@
 // Token-wise uniform quantization at a matched noise budget σ_q (PAPER.md, Evaluations 5). A token
-// is one spatial position; its step Δ_t is shared by all channels: F_q = Δ_t · round(F / Δ_t).
-//   featjnd: Δ_t = s·τ_t with τ_t = ‖J_t‖₂ / (‖F_t‖₂ + ε) and s = √12·σ_q / sqrt(mean_t τ_t²),
-//            so that the uniform-error model mean_t(Δ_t²)/12 = σ_q² holds per sample;
+// is one spatial position of one feature level; its step Δ_t is shared by all channels:
+// F_q = Δ_t · round(F / Δ_t). Per sample and per level (the five FPN levels each meet the budget):
+//   featjnd: τ_t = ‖J_t‖₂ / (‖F_t‖₂ + ε), floored at φ·mean_t τ_t, Δ_t = s·τ_t with
+//            s = √12·σ_q / sqrt(mean_t τ_t²), so that the uniform-error model mean_t(Δ_t²)/12 = σ_q²;
 //   random:  the same Δ values permuted over the tokens (seeded);
 //   uniform: one step Δ = √12·σ_q.
+// The floor φ: a token whose step were 0 would pass at full precision, which no codec does for
+// free; φ = 0 restores the paper's unfloored map. The quantizers report what they did: the share
+// of tokens left at full precision, the share raised to the floor, the share of zero symbols and
+// the measured RMS error against σ_q.
 // One source, three plugins: QUANT_GUIDE selects the step map.
 #include <cmath>
 
@@ -20,15 +25,31 @@ namespace {
 
 using namespace featjnd;
 
-#if QUANT_GUIDE != QUANT_UNIFORM
-// Per-sample step maps B×1×H×W from a FeatJND map.
-torch::Tensor guided_steps(const torch::Tensor& f, const torch::Tensor& j, double sigma_q, double eps) {
+constexpr int kGuide = QUANT_GUIDE;
+
+// Per-sample steps B×1×H×W from a FeatJND map; `floored` receives the tokens raised to the floor.
+torch::Tensor guided_steps(const torch::Tensor& f, const torch::Tensor& j, double sigma_q, double eps, double floor,
+                           torch::Tensor* floored) {
   auto tau = j.norm(2, {1}, true) / (f.norm(2, {1}, true) + eps);  // B×1×H×W
+  auto low = floor * tau.mean({1, 2, 3}, true);
+  *floored = tau < low;
+  tau = torch::maximum(tau, low);
   auto rms = tau.pow(2).mean({1, 2, 3}, true).sqrt().clamp_min(1e-30);
   return std::sqrt(12.0) * sigma_q * tau / rms;
 }
-#endif
 
+// The same step values, tokens shuffled: one permutation per sample, from (seed, batch, level).
+torch::Tensor permuted(const torch::Tensor& step, int64_t seed, int64_t batch_index, size_t level) {
+  auto gen = at::detail::createCPUGenerator(static_cast<uint64_t>(seed) * 1000003ull +
+                                            static_cast<uint64_t>(batch_index) * 101ull + level);
+  auto flat = step.flatten(1);
+  std::vector<torch::Tensor> rows;
+  for (int64_t b = 0; b < flat.size(0); ++b)
+    rows.push_back(flat[b].index_select(0, torch::randperm(flat.size(1), gen, torch::kLong).to(flat.device())));
+  return torch::stack(rows).view_as(step);
+}
+
+// Δ·round(F/Δ); a token with Δ = 0 passes unchanged.
 torch::Tensor quantize(const torch::Tensor& f, const torch::Tensor& step) {
   auto safe = torch::where(step > 0, step, torch::ones_like(step));
   return torch::where(step > 0, safe * torch::round(f / safe), f);
@@ -37,48 +58,59 @@ torch::Tensor quantize(const torch::Tensor& f, const torch::Tensor& step) {
 class TokenQuantization : public Distortion {
  public:
   explicit TokenQuantization(const Params& p)
-      : sigma_q_(p.real("sigma_q")), seed_(p.integer("seed")), eps_(p.real("eps")) {}
+      : sigma_q_(p.real("sigma_q")), seed_(p.integer("seed")), eps_(p.real("eps")), floor_(p.real("floor")) {}
 
   void begin_evaluation(Backbone&, Task&, RunContext& ctx) override {
-#if QUANT_GUIDE != QUANT_UNIFORM
-    est_ = plugins::load_estimator(ctx, ctx.device());
-#else
-    (void)ctx;
-#endif
+    if constexpr (kGuide != QUANT_UNIFORM) est_ = plugins::load_estimator(ctx, ctx.device());
   }
 
   Features apply(const Features& clean, const ApplyInfo& info) override {
     Features out = clean;
-#if QUANT_GUIDE == QUANT_UNIFORM
-    (void)info;
-    for (auto& l : out.levels) l = quantize(l, torch::full({1, 1, 1, 1}, std::sqrt(12.0) * sigma_q_, l.options()));
-#else
-    auto j = est_->forward(clean);
+    Features j;
+    if constexpr (kGuide != QUANT_UNIFORM) j = est_->forward(clean);
     for (size_t i = 0; i < out.levels.size(); ++i) {
-      auto step = guided_steps(clean.levels[i], j.levels[i], sigma_q_, eps_);
-#if QUANT_GUIDE == QUANT_RANDOM
-      // Same step values, tokens shuffled: one permutation per sample, from (seed, batch, level).
-      auto gen = at::detail::createCPUGenerator(static_cast<uint64_t>(seed_) * 1000003ull +
-                                                static_cast<uint64_t>(info.batch_index) * 101ull + i);
-      auto flat = step.flatten(1);
-      std::vector<torch::Tensor> rows;
-      for (int64_t b = 0; b < flat.size(0); ++b)
-        rows.push_back(flat[b].index_select(0, torch::randperm(flat.size(1), gen, torch::kLong).to(flat.device())));
-      step = torch::stack(rows).view_as(step);
-#else
-      (void)info;
-#endif
-      out.levels[i] = quantize(clean.levels[i], step);
+      const auto& f = clean.levels[i];
+      torch::Tensor step, floored;
+      if constexpr (kGuide == QUANT_UNIFORM) {
+        step = torch::full({f.size(0), 1, f.size(2), f.size(3)}, std::sqrt(12.0) * sigma_q_, f.options());
+        floored = torch::zeros_like(step, torch::kBool);
+      } else {
+        step = guided_steps(f, j.levels[i], sigma_q_, eps_, floor_, &floored);
+        if constexpr (kGuide == QUANT_RANDOM) step = permuted(step, seed_, info.batch_index, i);
+      }
+      out.levels[i] = quantize(f, step);
+      count(f, out.levels[i], step, floored);
     }
-#endif
     return out;
   }
 
+  std::map<std::string, double> evaluation_metrics() override {
+    auto t = totals_.cpu();
+    const double tokens = std::max(1.0, t[0].item<double>()), elements = std::max(1.0, t[3].item<double>());
+    return {{"quant.unquantized_share", t[1].item<double>() / tokens},
+            {"quant.floored_share", t[2].item<double>() / tokens},
+            {"quant.zero_share", t[4].item<double>() / elements},
+            {"quant.rmse", std::sqrt(t[5].item<double>() / elements)},
+            {"quant.rmse_over_sigma_q", sigma_q_ > 0 ? std::sqrt(t[5].item<double>() / elements) / sigma_q_ : 0.0}};
+  }
+
  private:
+  // Tokens, tokens at full precision, floored tokens, elements, zero symbols, squared error —
+  // summed on the device, read once at the end.
+  void count(const torch::Tensor& f, const torch::Tensor& q, const torch::Tensor& step, const torch::Tensor& floored) {
+    auto opt = torch::TensorOptions().dtype(torch::kFloat64).device(f.device());
+    auto zero = q.eq(0) & step.gt(0).expand_as(q);
+    auto sums = torch::stack({torch::tensor(double(step.numel()), opt), step.eq(0).sum().to(opt.dtype()),
+                              floored.sum().to(opt.dtype()), torch::tensor(double(f.numel()), opt),
+                              zero.sum().to(opt.dtype()), (q - f).to(torch::kFloat64).pow(2).sum()});
+    totals_ = totals_.defined() ? totals_ + sums : sums;
+  }
+
   double sigma_q_;
   int64_t seed_;
-  double eps_;
+  double eps_, floor_;
   plugins::Estimator est_{nullptr};
+  torch::Tensor totals_;
 };
 
 constexpr uint32_t kEval = FEATJND_STAGE_EVALUATE;
@@ -86,19 +118,23 @@ const featjnd_param_info kParams[] = {
     featjnd::param("sigma_q", "float", "0.1", "noise budget σ_q: mean_t(Δ_t²)/12 = σ_q²", kEval, 0, 1e6),
     featjnd::param("seed", "int", "0", "permutation seed (quant-random)", kEval, 0, 1e12),
     featjnd::param("eps", "float", "1e-8", "ε in τ_t = ‖J_t‖ / (‖F_t‖ + ε)", kEval, 0, 1),
+    featjnd::param("floor", "float", "0.05",
+                   "φ: the tolerance map is floored at φ·its mean, so no token keeps full precision (0: the paper's "
+                   "unfloored map; no effect on quant-uniform)",
+                   kEval, 0, 1),
 };
 
 }  // namespace
 
 #if QUANT_GUIDE == QUANT_FEATJND
-FEATJND_PLUGIN("distortion", "quant-featjnd", "1.0",
+FEATJND_PLUGIN("distortion", "quant-featjnd", "1.1",
                "token-wise quantization, step per token from the FeatJND map (needs a fitted featjnd upstream)", kParams,
                TokenQuantization)
 #elif QUANT_GUIDE == QUANT_RANDOM
-FEATJND_PLUGIN("distortion", "quant-random", "1.0",
+FEATJND_PLUGIN("distortion", "quant-random", "1.1",
                "token-wise quantization, the FeatJND step values permuted over tokens (seeded)", kParams,
                TokenQuantization)
 #else
-FEATJND_PLUGIN("distortion", "quant-uniform", "1.0", "uniform quantization, one step sqrt(12)*sigma_q", kParams,
+FEATJND_PLUGIN("distortion", "quant-uniform", "1.1", "uniform quantization, one step sqrt(12)*sigma_q", kParams,
                TokenQuantization)
 #endif

@@ -14,7 +14,7 @@ out=$(FEATJND_PLUGIN_PATH="$GOOD" "$ENGINE" plugins)
 contains "$out" "toy-fit"
 
 expect_error "was built for plugin API 999 and LibTorch" "$ENGINE" plugins --plugin-dir "$TEST_PLUGINS/wrong_api"
-grep -qF "this engine expects plugin API 2" "$TMP/err" || fail "the API refusal does not say what is expected"
+grep -qF "this engine expects plugin API 3" "$TMP/err" || fail "the API refusal does not say what is expected"
 grep -qF "$TEST_PLUGINS/wrong_api/wrong_api_version.so" "$TMP/err" || fail "the API refusal does not name the file"
 [[ $(wc -l <"$TMP/err") -eq 1 ]] || fail "the API refusal is not one line"
 

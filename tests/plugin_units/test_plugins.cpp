@@ -10,6 +10,7 @@
 #include <torch/torch.h>
 
 #include "featjnd/components.h"
+#include "featjnd_plugins/estimator.h"
 #include "featjnd_plugins/safetensors.h"
 #include "plugin_host/plugin_registry.h"
 #include "plugin_test_support.h"
@@ -108,15 +109,18 @@ TEST_CASE("FeatJND: only the estimator trains; its map is clamped; quantization 
   auto task = make<Task>("task", "classification", kSmallTask);
   task->attach(*backbone, ctx);
   task->prepare(*backbone, ctx);
+  // Hand the network over as training left it (train mode, weights requiring gradients): fit must
+  // freeze it itself — no weight, no BatchNorm statistic may move.
   for (auto* m : {&backbone->module(), &task->head_module()}) {
-    m->eval();
-    for (auto& p : m->parameters()) p.set_requires_grad(false);
+    m->train();
+    for (auto& p : m->parameters()) p.set_requires_grad(true);
   }
   auto before_b = snapshot(backbone->module()), before_h = snapshot(task->head_module());
 
   const double clamp = 0.05;
   auto fj = make<Distortion>("distortion", "featjnd",
-                             {{"width", 8}, {"blocks", 1}, {"fit_samples", 128}, {"lr", 0.01}, {"clamp", clamp}, {"lambda", 10.0}});
+                             {{"width", 8}, {"blocks", 1}, {"fit_samples", 128}, {"lr", 0.01}, {"clamp", clamp},
+                              {"lambda", 10.0}, {"log_every", 1}});
   fj->fit(*backbone, *task, ctx);
   CHECK(same(before_b, snapshot(backbone->module())));
   CHECK(same(before_h, snapshot(task->head_module())));
@@ -151,13 +155,9 @@ TEST_CASE("FeatJND: only the estimator trains; its map is clamped; quantization 
 }
 
 // Run by the `parity` test (tests/integration/test_parity.sh), which writes the references with
-// torchvision first; without FEATJND_PARITY_DIR there is nothing to compare against.
+// torchvision first; the plain `plugins` test excludes the "matches torchvision" cases.
 TEST_CASE("resnet matches torchvision: every stage, both splits and logits, weights loaded by name") {
-  const char* dir = std::getenv("FEATJND_PARITY_DIR");
-  if (!dir) {
-    MESSAGE("FEATJND_PARITY_DIR is not set; the parity test runs from tests/integration/test_parity.sh");
-    return;
-  }
+  const char* dir = parity_dir();
   for (std::string arch : {"resnet18", "resnet50"}) {
     CAPTURE(arch);
     auto weights = std::string(dir) + "/" + arch + ".safetensors";
@@ -190,11 +190,7 @@ TEST_CASE("resnet matches torchvision: every stage, both splits and logits, weig
 }
 
 TEST_CASE("swin matches torchvision: features after the final norm and logits; T/S/B key sets") {
-  const char* dir = std::getenv("FEATJND_PARITY_DIR");
-  if (!dir) {
-    MESSAGE("FEATJND_PARITY_DIR is not set; the parity test runs from tests/integration/test_parity.sh");
-    return;
-  }
+  const char* dir = parity_dir();
   torch::NoGradGuard g;
   auto b = make<Backbone>("backbone", "swin",
                           {{"arch", "custom"}, {"embed_dim", 24}, {"depths", {2, 2, 2, 2}}, {"num_heads", {1, 2, 3, 4}},
@@ -234,11 +230,8 @@ TEST_CASE("swin matches torchvision: features after the final norm and logits; T
 }
 
 TEST_CASE("pvt_v2 matches timm (shared fixture): four stages and logits; b1/b2/b3 key sets") {
-  const std::string dir = FEATJND_SHARED_FIXTURES "/pvt_v2";
-  if (!fs::exists(dir + "/pvt_v2_tiny.safetensors")) {
-    MESSAGE("no shared PVTv2 fixture at " << dir);
-    return;
-  }
+  const std::string dir = FEATJND_TEST_FIXTURES "/pvt_v2";
+  REQUIRE_MESSAGE(fs::exists(dir + "/pvt_v2_tiny.safetensors"), "the PVTv2 fixture is missing from " << dir);
   torch::NoGradGuard g;
   auto fix = plugins::SafeTensors::read(dir + "/pvt_v2_tiny.safetensors");
   auto b = make<Backbone>("backbone", "pvt_v2",
@@ -290,11 +283,7 @@ TEST_CASE("resnet exposes its four stage outputs") {
 }
 
 TEST_CASE("resnet50 + FPN matches torchvision's maskrcnn_resnet50_fpn backbone: five levels") {
-  const char* dir = std::getenv("FEATJND_PARITY_DIR");
-  if (!dir) {
-    MESSAGE("FEATJND_PARITY_DIR is not set; the parity test runs from tests/integration/test_parity.sh");
-    return;
-  }
+  const char* dir = parity_dir();
   torch::NoGradGuard g;
   auto b = make<Backbone>("backbone", "resnet", {{"arch", "resnet50"}, {"neck", "fpn"}});
   auto file = plugins::SafeTensors::read(std::string(dir) + "/resnet50_fpn.safetensors");
@@ -317,11 +306,7 @@ TEST_CASE("resnet50 + FPN matches torchvision's maskrcnn_resnet50_fpn backbone: 
 // configs): the reference is torchvision's FeaturePyramidNetwork with the keys translated, which
 // computes what mmdetection's FPN (num_outs 5, no extra convs) computes.
 TEST_CASE("swin + FPN matches torchvision's swin, per-stage norms and FPN: stages and five levels") {
-  const char* dir = std::getenv("FEATJND_PARITY_DIR");
-  if (!dir) {
-    MESSAGE("FEATJND_PARITY_DIR is not set; the parity test runs from tests/integration/test_parity.sh");
-    return;
-  }
+  const char* dir = parity_dir();
   torch::NoGradGuard g;
   auto b = make<Backbone>("backbone", "swin",
                           {{"arch", "custom"}, {"embed_dim", 24}, {"depths", {2, 2, 2, 2}}, {"num_heads", {1, 2, 3, 4}},
@@ -349,12 +334,9 @@ TEST_CASE("swin + FPN matches torchvision's swin, per-stage norms and FPN: stage
 }
 
 TEST_CASE("pvt_v2 + FPN matches torchvision's FPN over timm's stage outputs: five levels") {
-  const char* dir = std::getenv("FEATJND_PARITY_DIR");
-  const std::string fixture = FEATJND_SHARED_FIXTURES "/pvt_v2/pvt_v2_tiny.safetensors";
-  if (!dir || !fs::exists(fixture)) {
-    MESSAGE("needs FEATJND_PARITY_DIR (tests/integration/test_parity.sh) and the shared PVTv2 fixture");
-    return;
-  }
+  const char* dir = parity_dir();
+  const std::string fixture = FEATJND_TEST_FIXTURES "/pvt_v2/pvt_v2_tiny.safetensors";
+  REQUIRE_MESSAGE(fs::exists(fixture), "the PVTv2 fixture is missing: " << fixture);
   torch::NoGradGuard g;
   auto b = make<Backbone>("backbone", "pvt_v2",
                           {{"arch", "custom"}, {"depths", {1, 2, 1, 1}}, {"embed_dims", {16, 32, 48, 64}},
@@ -376,4 +358,49 @@ TEST_CASE("pvt_v2 + FPN matches torchvision's FPN over timm's stage outputs: fiv
     CAPTURE(f.names[i]);
     CHECK(rel(f.levels[i], ref.get("level." + f.names[i])) < 1e-5);
   }
+}
+
+// FPN levels differ in scale. The J evaluated (running statistics) must be the J fit optimised
+// (each level's batch statistics): one BatchNorm per level makes them agree; one shared by the
+// levels, as the estimator once had, mixes the levels' statistics and does not.
+TEST_CASE("FeatJND estimator: on several feature levels, evaluation gives the J that training optimised") {
+  torch::manual_seed(0);
+  Features f;
+  f.levels = {torch::randn({8, 4, 8, 8}), 5.0 + 20.0 * torch::randn({8, 4, 4, 4})};
+  std::vector<torch::Tensor> target = {torch::randn({8, 4, 8, 8}), torch::randn({8, 4, 4, 4})};
+  auto train_then_compare = [&](int64_t levels) {
+    plugins::EstimatorConfig c;
+    c.channels = 4, c.width = 8, c.blocks = 1, c.norm = "batch", c.clamp = 100, c.levels = levels;
+    torch::manual_seed(1);
+    plugins::Estimator e(c);
+    torch::optim::Adam opt(e->parameters(), torch::optim::AdamOptions(1e-3));
+    e->train();
+    for (int step = 0; step < 300; ++step) {  // a fixed batch, the rate decaying to 0: statistics settle
+      for (auto& group : opt.param_groups()) group.options().set_lr(1e-3 * (1.0 - step / 300.0));
+      Features j;
+      for (size_t l = 0; l < f.levels.size(); ++l) j.levels.push_back(e->forward(f.levels[l], levels > 1 ? l : 0));
+      auto loss = (j.levels[0] - target[0]).pow(2).mean() + (j.levels[1] - target[1]).pow(2).mean();
+      opt.zero_grad();
+      loss.backward();
+      opt.step();
+    }
+    torch::NoGradGuard g;
+    Features trained, evaluated;
+    for (size_t l = 0; l < f.levels.size(); ++l) trained.levels.push_back(e->forward(f.levels[l], levels > 1 ? l : 0));
+    e->eval();
+    for (size_t l = 0; l < f.levels.size(); ++l) evaluated.levels.push_back(e->forward(f.levels[l], levels > 1 ? l : 0));
+    double worst = 0;
+    for (size_t l = 0; l < f.levels.size(); ++l) worst = std::max(worst, test::rel_diff(evaluated.levels[l], trained.levels[l]));
+    return worst;
+  };
+  // Left over: BatchNorm's running variance is unbiased (n/(n−1), n = 128 here), its batch variance not.
+  CHECK(train_then_compare(2) < 0.03);  // per-level statistics
+  CHECK(train_then_compare(1) > 0.3);   // shared statistics: the bug this guards against
+}
+
+TEST_CASE("m(J) over levels: element-weighted by default, or the mean of level means") {
+  Features j;
+  j.levels = {torch::full({1, 1, 4, 4}, 1.0), torch::full({1, 1, 1, 1}, 3.0)};
+  CHECK(plugins::mean_abs(j, "elements").item<double>() == doctest::Approx((16 * 1.0 + 3.0) / 17));
+  CHECK(plugins::mean_abs(j, "levels").item<double>() == doctest::Approx(2.0));
 }

@@ -23,8 +23,15 @@ enum class Stage { prepare, fit, evaluate };
 enum class Split { train, eval };
 
 struct Features {
+  Features() = default;
+  Features(std::vector<torch::Tensor> l, std::vector<std::string> n, torch::Tensor sizes = {})
+      : levels(std::move(l)), names(std::move(n)), image_sizes(std::move(sizes)) {}
+
   std::vector<torch::Tensor> levels;  // each B×C×H×W
   std::vector<std::string> names;     // "out" for one level, "0".."3","pool" for an FPN
+  // B×2 (height, width) of each image before the batch was padded to one size (COCO's variable
+  // sizes); undefined when every image fills the batch. A detector clips its boxes to these.
+  torch::Tensor image_sizes;
 
   int64_t batch_size() const { return levels.empty() ? 0 : levels.front().size(0); }
 };
@@ -33,7 +40,7 @@ using TensorMap = std::map<std::string, torch::Tensor>;
 
 struct Batch {
   torch::Tensor images;            // B×C×H×W, already normalised
-  TensorMap targets;               // batch-shaped targets ("labels": B)
+  TensorMap targets;               // batch-shaped targets ("labels": B; "image_sizes": B×2 when padded)
   std::vector<TensorMap> instances;  // per-image targets of variable size (boxes, masks)
   int64_t size() const { return images.defined() ? images.size(0) : 0; }
 };
@@ -66,6 +73,12 @@ class Backbone : public Component {
   virtual torch::nn::Module& module() = 0;
   // Images to the features at the split point.
   virtual Features forward(const torch::Tensor& images) = 0;
+  // The features of a batch on `device`, carrying the images' own sizes when the batch is padded.
+  Features features(const Batch& batch, torch::Device device) {
+    Features f = forward(batch.images.to(device));
+    if (auto it = batch.targets.find("image_sizes"); it != batch.targets.end()) f.image_sizes = it->second;
+    return f;
+  }
   // What the backbone computes after the split point: when the split is inside the backbone
   // (ResNet cut before layer4), the rest joins the task's head, which calls this first.
   virtual Features tail(const Features& split_features) { return split_features; }
@@ -133,6 +146,9 @@ class Distortion : public Component {
   // Called before an evaluation with the fitted state available as input artifacts.
   virtual void begin_evaluation(Backbone&, Task&, RunContext&) {}
   virtual Features apply(const Features& clean, const ApplyInfo& info) = 0;
+  // What the distortion measured over the evaluation (a quantizer's share of tokens left at full
+  // precision, say); recorded beside the task's metrics. Called once, after the last apply().
+  virtual std::map<std::string, double> evaluation_metrics() { return {}; }
 };
 
 }  // namespace featjnd

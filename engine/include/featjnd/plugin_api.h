@@ -17,7 +17,7 @@ extern "C" {
 #endif
 
 /* Bump on any change to featjnd_plugin_info or to the C++ interfaces in components.h. */
-#define FEATJND_PLUGIN_API_VERSION 2u
+#define FEATJND_PLUGIN_API_VERSION 3u
 
 /* The single symbol every plugin exports. */
 #define FEATJND_PLUGIN_ENTRY_SYMBOL "featjnd_plugin_entry"
