@@ -265,7 +265,14 @@ def main():
         if args.model.startswith("maskrcnn_"):
             state = from_torchvision_maskrcnn(state)
         source = f"torchvision {torchvision.__version__} {args.model}"
-    write_safetensors(args.out, state, {"source": source, "weights": args.checkpoint or args.mmdet or args.weights})
+    meta = {"source": source, "weights": args.checkpoint or args.mmdet or args.weights}
+    # The head semantics a Mask R-CNN checkpoint was trained with; the detection task refuses a
+    # spec whose roi_align_aligned / roi_sampling_ratio / anchor_rounding disagree.
+    if args.mmdet:
+        meta.update({"roi_align_aligned": "true", "roi_sampling_ratio": "0", "anchor_rounding": "false"})
+    elif args.model and args.model.startswith("maskrcnn_"):
+        meta.update({"roi_align_aligned": "false", "roi_sampling_ratio": "2", "anchor_rounding": "true"})
+    write_safetensors(args.out, state, meta)
     print(f"{args.out}: {len(state)} tensors from {source}")
 
 

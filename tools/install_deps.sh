@@ -4,7 +4,7 @@ set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
 pkgs=(
   build-essential cmake ninja-build git pkg-config
-  libtorch-dev
+  libtorch-dev libopenblas0-pthread
   libboost-dev libboost-filesystem-dev libboost-program-options-dev
   nlohmann-json3-dev libsqlite3-dev sqlite3 libfmt-dev doctest-dev
   zlib1g-dev libturbojpeg0-dev

@@ -18,8 +18,10 @@ split point are written beside it:
   Mask R-CNN R50-FPN heads maskrcnn.safetensors; maskrcnn_reference: per image the proposals, boxes,
                            scores, labels, 28x28 masks and the masks pasted into the image
   swin + FPN (mmdetection) swin_fpn.safetensors: the small Swin, norm0..3 and neck.*; swin_fpn_reference
-  pvt_v2 + FPN             pvt_v2_fpn_neck.safetensors: neck.* for the shared timm fixture's tiny PVTv2;
-                           pvt_v2_fpn_reference: its five levels from the fixture's stage outputs
+  pvt_v2 + FPN             pvt_v2_fpn_neck.safetensors: neck.* for the timm fixture's tiny PVTv2
+                           (tests/fixtures/pvt_v2); pvt_v2_fpn_reference: its five levels
+  RoIAlign                 roi_align_reference.safetensors: torchvision.ops.roi_align, aligned
+                           false/true x sampling 2/adaptive, on 40 RoIs of every kind
 
 The FPN reference is torchvision.ops.FeaturePyramidNetwork with LastLevelMaxPool; mmdetection's FPN
 (num_outs 5, no extra convs) is the same computation, so only the key names are translated.
@@ -238,8 +240,7 @@ def swin_fpn(out):
 def pvt_v2_fpn(out, fixture_dir):
     path = os.path.join(fixture_dir, "pvt_v2_tiny.safetensors")
     if not os.path.exists(path):
-        print(f"no PVTv2 fixture at {path}: skipping its FPN reference", file=sys.stderr)
-        return
+        raise SystemExit(f"make_parity_fixtures: no PVTv2 fixture at {path}")
     fix = read_safetensors(path)
     torch.manual_seed(3)
     fpn, levels = fpn_reference([16, 32, 48, 64], 32, [fix[f"stage{i}"] for i in range(4)])
@@ -247,11 +248,34 @@ def pvt_v2_fpn(out, fixture_dir):
     write_safetensors(os.path.join(out, "pvt_v2_fpn_reference.safetensors"), level_dict(levels))
 
 
+def roi_align_cases(out):
+    """torchvision.ops.roi_align with both pixel models (aligned False: torchvision's Mask R-CNN;
+    True: mmcv's RoIAlign in mmdetection) and both sampling rules (2 per bin; 0: adaptive), on RoIs
+    of many sizes: smaller than a bin, degenerate, partly or wholly outside the map."""
+    from torchvision.ops import roi_align
+    torch.manual_seed(6)
+    x = torch.randn(2, 3, 20, 24)
+    g = torch.Generator().manual_seed(7)
+    n = 40
+    xy = torch.rand(n, 2, generator=g) * torch.tensor([110.0, 90.0]) - 10.0   # image 96x80 at scale 1/4
+    wh = torch.rand(n, 2, generator=g) ** 3 * torch.tensor([90.0, 75.0])
+    boxes = torch.cat([xy, xy + wh], 1)
+    boxes[0] = torch.tensor([10.0, 10.0, 10.0, 30.0])                          # zero width
+    boxes[1] = torch.tensor([40.0, 40.0, 41.0, 41.0])                          # smaller than a bin
+    rois = torch.cat([torch.randint(0, 2, (n, 1), generator=g).float(), boxes], 1)
+    ref = {"input": x, "rois": rois}
+    for aligned in (False, True):
+        for sampling in (0, 2):
+            ref[f"aligned{int(aligned)}.sampling{sampling}"] = roi_align(
+                x, rois, (7, 5), spatial_scale=0.25, sampling_ratio=sampling, aligned=aligned)
+    write_safetensors(os.path.join(out, "roi_align_reference.safetensors"), ref)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("out")
     ap.add_argument("--pvt-fixture", default=os.path.join(os.path.dirname(os.path.abspath(__file__)),
-                                                          "..", "..", "shared", "fixtures", "pvt_v2"))
+                                                          "..", "tests", "fixtures", "pvt_v2"))
     args = ap.parse_args()
     os.makedirs(args.out, exist_ok=True)
     resnets(args.out)
@@ -260,6 +284,7 @@ def main():
     swin_fpn(args.out)
     maskrcnn(args.out)
     pvt_v2_fpn(args.out, args.pvt_fixture)
+    roi_align_cases(args.out)
     print(f"torchvision {torchvision.__version__} references written to {args.out}")
 
 

@@ -66,11 +66,7 @@ class Classification : public Task {
     backbone.module().eval();
     auto f = backbone.tail(backbone.forward(b->images.to(ctx.device())));
     backbone.module().train(was_training);
-    int64_t classes = p_.integer("num_classes") > 0 ? p_.integer("num_classes") : info.num_classes;
-    if (p_.integer("num_classes") > 0 && info.num_classes > 0 && p_.integer("num_classes") != info.num_classes)
-      throw std::runtime_error(fmt::format("num_classes is {} but the dataset has {} classes",
-                                           p_.integer("num_classes"), info.num_classes));
-    head_ = Head(f.levels.at(0).size(1), classes);
+    head_ = Head(f.levels.at(0).size(1), classes(backbone, info.num_classes));
     head_->to(ctx.device());
   }
 
@@ -113,6 +109,28 @@ class Classification : public Task {
     return classification::make_imagefolder(o, split, info);
   }
 
+  // The number of classes: the parameter, the checkpoint's classifier rows and the dataset's
+  // classes must agree wherever they are given; one line names the two that do not.
+  int64_t classes(const Backbone& backbone, int64_t in_data) const {
+    const int64_t asked = p_.integer("num_classes");
+    int64_t classes = asked > 0 ? asked : in_data;
+    if (asked > 0 && in_data > 0 && asked != in_data)
+      throw std::runtime_error(fmt::format("classification: num_classes is {} but the dataset has {} classes", asked, in_data));
+    if (!backbone.weights_path().empty()) {
+      const auto key = backbone.classifier_prefix() + "weight";
+      auto file = plugins::SafeTensors::read_header(backbone.weights_path());
+      if (file.has(key)) {
+        const int64_t rows = file.shape(key).at(0);
+        if (classes > 0 && rows != classes)
+          throw std::runtime_error(fmt::format("classification: {} is {} but {} has {} rows in {}",
+                                               asked > 0 ? "num_classes" : "the dataset's class count", classes,
+                                               backbone.weights_path(), rows, key));
+        classes = rows;
+      }
+    }
+    return classes;
+  }
+
   // torchvision classifier weights: backbone keys at the top level, the classifier's under the
   // backbone's classifier prefix ("fc." for ResNets, "head." for Swin), loaded into our `fc`.
   void load_weights(Backbone& backbone) {
@@ -151,9 +169,8 @@ class Classification : public Task {
         // Cosine decay to zero over the whole run.
         double cur = 0.5 * lr * (1.0 + std::cos(M_PI * double(step) / double(total)));
         for (auto& g : opt->param_groups()) g.options().set_lr(cur);
-        auto images = b->images.to(ctx.device());
         auto labels = b->targets.at("labels").to(ctx.device());
-        auto logits = head(backbone.forward(images)).at("logits");
+        auto logits = head(backbone.features(*b, ctx.device())).at("logits");
         auto loss = torch::nn::functional::cross_entropy(logits, labels);
         opt->zero_grad();
         loss.backward();
@@ -196,7 +213,7 @@ const featjnd_param_info kParams[] = {
                    FEATJND_STAGE_PREPARE, -HUGE_VAL, HUGE_VAL, "adamw|sgd"),
     featjnd::param("lr", "float", "0.002", "peak learning rate", FEATJND_STAGE_PREPARE, 0, 10),
     featjnd::param("weight_decay", "float", "0.0005", "weight decay", FEATJND_STAGE_PREPARE, 0, 1),
-    featjnd::param("temperature", "float", "1.0", "T of the discrepancy T²·KL", FEATJND_STAGE_FIT | FEATJND_STAGE_EVALUATE,
+    featjnd::param("temperature", "float", "1.0", "T of the discrepancy T²·KL", FEATJND_STAGE_FIT,
                    1e-3, 1e3),
 };
 

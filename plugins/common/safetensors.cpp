@@ -44,24 +44,67 @@ SafeTensors SafeTensors::read(const std::string& path) {
   return parse(std::move(bytes), path);
 }
 
-SafeTensors SafeTensors::parse(std::vector<char> bytes, const std::string& name) {
+SafeTensors SafeTensors::read_header(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw std::runtime_error(fmt::format("cannot open safetensors file '{}'", path));
+  std::error_code ec;
+  const uint64_t size = std::filesystem::file_size(path, ec);
+  if (ec) throw std::runtime_error(fmt::format("cannot read the size of '{}': {}", path, ec.message()));
+  std::vector<char> head(static_cast<size_t>(std::min<uint64_t>(size, 8)));
+  in.read(head.data(), static_cast<std::streamsize>(head.size()));
+  const uint64_t n = header_length(head, size, path);
+  head.resize(static_cast<size_t>(8 + n));
+  in.read(head.data() + 8, static_cast<std::streamsize>(n));
+  if (!in) throw std::runtime_error(fmt::format("'{}': the header could not be read", path));
   SafeTensors st;
-  st.name_ = name;
+  st.name_ = path;
+  st.index(head, size - 8 - n);
+  return st;
+}
+
+uint64_t SafeTensors::header_length(const std::vector<char>& bytes, uint64_t file_size, const std::string& name) {
   auto bad = [&](const std::string& what) {
     return std::runtime_error(fmt::format("'{}' is not a valid safetensors file: {}", name, what));
   };
-  if (bytes.size() < 8) throw bad(fmt::format("{} bytes, shorter than the 8-byte header length", bytes.size()));
+  if (file_size < 8 || bytes.size() < 8)
+    throw bad(fmt::format("{} bytes, shorter than the 8-byte header length", file_size));
   uint64_t n = 0;
   for (int i = 7; i >= 0; --i) n = (n << 8) | static_cast<unsigned char>(bytes[static_cast<size_t>(i)]);
   if (n > kMaxHeader) throw bad(fmt::format("header length {} exceeds the 100 MiB limit", n));
-  if (n > bytes.size() - 8) throw bad(fmt::format("header length {} runs past the end of the file ({} bytes)", n, bytes.size()));
+  if (n > file_size - 8) throw bad(fmt::format("header length {} runs past the end of the file ({} bytes)", n, file_size));
+  return n;
+}
+
+SafeTensors SafeTensors::parse(std::vector<char> bytes, const std::string& name) {
+  SafeTensors st;
+  st.name_ = name;
+  const uint64_t n = header_length(bytes, bytes.size(), name);
+  st.index(bytes, bytes.size() - 8 - n);
+  st.bytes_ = std::move(bytes);
+  st.has_data_ = true;
+  return st;
+}
+
+// Reads the JSON header at bytes[8, 8 + n) and checks every entry against the data length.
+void SafeTensors::index(const std::vector<char>& bytes, uint64_t data_len) {
+  const auto& name = name_;
+  auto bad = [&](const std::string& what) {
+    return std::runtime_error(fmt::format("'{}' is not a valid safetensors file: {}", name, what));
+  };
+  const uint64_t n = header_length(bytes, bytes.size() + data_len, name);
   auto header = nlohmann::json::parse(bytes.begin() + 8, bytes.begin() + 8 + static_cast<std::ptrdiff_t>(n), nullptr, false);
   if (header.is_discarded() || !header.is_object()) throw bad("the header is not a JSON object");
-  st.data_start_ = 8 + n;
-  const size_t data_len = bytes.size() - st.data_start_;
+  data_start_ = 8 + n;
   std::vector<std::pair<size_t, size_t>> ranges;
   for (auto it = header.begin(); it != header.end(); ++it) {
-    if (it.key() == "__metadata__") continue;
+    if (it.key() == "__metadata__") {
+      if (!it.value().is_object()) throw bad("__metadata__ is not an object");
+      for (auto m = it.value().begin(); m != it.value().end(); ++m) {
+        if (!m.value().is_string()) throw bad(fmt::format("__metadata__ value '{}' is not a string", m.key()));
+        metadata_[m.key()] = m.value().get<std::string>();
+      }
+      continue;
+    }
     const auto& e = it.value();
     auto where = fmt::format("tensor '{}'", it.key());
     if (!e.is_object() || !e.contains("dtype") || !e.contains("shape") || !e.contains("data_offsets"))
@@ -75,8 +118,12 @@ SafeTensors SafeTensors::parse(std::vector<char> bytes, const std::string& name)
     if (!e["shape"].is_array()) throw bad(where + ": shape is not an array");
     for (auto& d : e["shape"]) {
       if (!d.is_number_unsigned()) throw bad(where + ": shape has a negative or non-integer size");
-      entry.shape.push_back(d.get<int64_t>());
-      numel *= d.get<size_t>();
+      const uint64_t dim = d.get<uint64_t>();
+      // A header is never trusted: a size product that wraps would pass the offset check below.
+      if (dim > static_cast<uint64_t>(INT64_MAX) || (dim != 0 && numel > SIZE_MAX / dim / dt->size))
+        throw bad(fmt::format("{}: shape {} overflows the element count", where, e["shape"].dump()));
+      entry.shape.push_back(static_cast<int64_t>(dim));
+      numel *= static_cast<size_t>(dim);
     }
     const auto& off = e["data_offsets"];
     if (!off.is_array() || off.size() != 2 || !off[0].is_number_unsigned() || !off[1].is_number_unsigned())
@@ -89,7 +136,7 @@ SafeTensors SafeTensors::parse(std::vector<char> bytes, const std::string& name)
     if (entry.end - entry.begin != numel * dt->size)
       throw bad(fmt::format("{}: {} bytes for {} elements of {}", where, entry.end - entry.begin, numel, dt->name));
     ranges.push_back({entry.begin, entry.end});
-    st.entries_[it.key()] = entry;
+    entries_[it.key()] = entry;
   }
   // The data section must be covered exactly: no overlap, no hole, nothing trailing.
   std::sort(ranges.begin(), ranges.end());
@@ -99,8 +146,12 @@ SafeTensors SafeTensors::parse(std::vector<char> bytes, const std::string& name)
     pos = e;
   }
   if (pos != data_len) throw bad(fmt::format("{} bytes after the last tensor", data_len - pos));
-  st.bytes_ = std::move(bytes);
-  return st;
+}
+
+std::vector<int64_t> SafeTensors::shape(const std::string& key) const {
+  auto it = entries_.find(key);
+  if (it == entries_.end()) throw std::runtime_error(fmt::format("'{}' has no tensor '{}'", name_, key));
+  return it->second.shape;
 }
 
 std::vector<std::string> SafeTensors::keys() const {
@@ -112,6 +163,7 @@ std::vector<std::string> SafeTensors::keys() const {
 torch::Tensor SafeTensors::get(const std::string& key) const {
   auto it = entries_.find(key);
   if (it == entries_.end()) throw std::runtime_error(fmt::format("'{}' has no tensor '{}'", name_, key));
+  if (!has_data_) throw std::runtime_error(fmt::format("'{}': only the header was read; no tensor data", name_));
   const auto& e = it->second;
   auto t = torch::empty(e.shape, torch::TensorOptions().dtype(e.dtype));
   if (e.end > e.begin) std::memcpy(t.data_ptr(), bytes_.data() + data_start_ + e.begin, e.end - e.begin);

@@ -18,7 +18,7 @@ namespace F = torch::nn::functional;
 
 class CocoSource : public DataSource {
  public:
-  CocoSource(const CocoOptions& o, Split split) : o_(o) {
+  CocoSource(const CocoOptions& o, Split split) : o_(o), train_(split == Split::train) {
     const std::string name = split == Split::train ? "train2017" : "val2017";
     images_dir_ = (fs::path(o.root) / name).string();
     auto ds = coco::load_ground_truth(coco_annotation_path(o.root, split), false);
@@ -26,9 +26,17 @@ class CocoSource : public DataSource {
     std::sort(images_.begin(), images_.end(), [](const coco::Image& a, const coco::Image& b) { return a.id < b.id; });
     if (o.limit > 0 && static_cast<size_t>(o.limit) < images_.size()) images_.resize(static_cast<size_t>(o.limit));
     if (!fs::is_directory(images_dir_)) throw std::runtime_error(fmt::format("COCO: no image folder {}", images_dir_));
+    order_.resize(images_.size());
+    for (size_t i = 0; i < order_.size(); ++i) order_[i] = static_cast<int64_t>(i);
   }
   int64_t size() const override { return static_cast<int64_t>(images_.size()); }
-  void reset(uint64_t) override { pos_ = 0; }
+  // Training passes visit the images in an order drawn from the epoch seed; evaluation in id order.
+  void reset(uint64_t epoch_seed) override {
+    pos_ = 0;
+    if (!train_) return;
+    auto perm = torch::randperm(size(), at::detail::createCPUGenerator(epoch_seed), torch::kLong);
+    for (size_t i = 0; i < order_.size(); ++i) order_[i] = perm[static_cast<int64_t>(i)].item<int64_t>();
+  }
   std::optional<Batch> next() override {
     if (pos_ >= size()) return std::nullopt;
     const int64_t end = std::min(pos_ + o_.batch_size, size());
@@ -38,7 +46,7 @@ class CocoSource : public DataSource {
     const auto mean = torch::tensor({0.485, 0.456, 0.406}, torch::kFloat).view({3, 1, 1});
     const auto std = torch::tensor({0.229, 0.224, 0.225}, torch::kFloat).view({3, 1, 1});
     for (int64_t i = pos_; i < end; ++i) {
-      const auto& im = images_[static_cast<size_t>(i)];
+      const auto& im = images_[static_cast<size_t>(order_[static_cast<size_t>(i)])];
       auto path = (fs::path(images_dir_) / im.file_name).string();
       auto x = (plugins::decode_jpeg(path).to(torch::kFloat) / 255.0 - mean) / std;
       const double h = double(x.size(1)), w = double(x.size(2));
@@ -63,13 +71,18 @@ class CocoSource : public DataSource {
     for (size_t i = 0; i < imgs.size(); ++i)
       batch[static_cast<int64_t>(i)].slice(1, 0, imgs[i].size(1)).slice(2, 0, imgs[i].size(2)).copy_(imgs[i]);
     b.images = batch;
+    std::vector<int64_t> sizes;
+    for (auto& inst : b.instances) sizes.insert(sizes.end(), {inst.at("size")[0].item<int64_t>(), inst.at("size")[1].item<int64_t>()});
+    b.targets["image_sizes"] = torch::tensor(sizes, torch::kLong).view({-1, 2});
     return b;
   }
 
  private:
   CocoOptions o_;
   std::string images_dir_;
+  bool train_;
   std::vector<coco::Image> images_;
+  std::vector<int64_t> order_;
   int64_t pos_ = 0;
 };
 

@@ -228,8 +228,11 @@ class Detection : public Task {
                                            "levels (set the backbone's neck: fpn)",
                                            f.levels.size()));
     det::MaskRcnnConfig c;
-    // With the background at 0: the 10 Fashion-MNIST classes, or COCO's 91 ids (torchvision's layout).
-    c.num_classes = p_.integer("num_classes") > 0 ? p_.integer("num_classes") : (p_.text("dataset") == "coco" ? 91 : 11);
+    c.num_classes = classes(backbone);
+    c.roi_aligned = p_.flag("roi_align_aligned");
+    c.roi_sampling_ratio = p_.integer("roi_sampling_ratio");
+    c.round_anchors = p_.flag("anchor_rounding");
+    if (!backbone.weights_path().empty()) check_head_semantics(backbone.weights_path());
     c.channels = f.levels[0].size(1);
     c.representation = p_.integer("representation");
     c.mask_channels = p_.integer("mask_channels");
@@ -286,7 +289,7 @@ class Detection : public Task {
 
   TensorMap head(const Features& f) override {
     det::RawOutputs raw;
-    auto d = heads_->detect(f.levels, &raw);
+    auto d = heads_->detect(f.levels, &raw, f.image_sizes);
     TensorMap m;
     m["objectness"] = raw.objectness;
     m["rpn_deltas"] = raw.rpn_deltas;
@@ -325,9 +328,7 @@ class Detection : public Task {
       auto lp0 = torch::log_sigmoid(-a / t), lq0 = torch::log_sigmoid(-b / t);
       return t * t * (lp.exp() * (lp - lq) + lp0.exp() * (lp0 - lq0)).mean();
     };
-    auto smooth = [](const torch::Tensor& a, const torch::Tensor& b) {
-      return torch::nn::functional::smooth_l1_loss(b, a, torch::nn::functional::SmoothL1LossFuncOptions().beta(1.0 / 9));
-    };
+    auto smooth = [](const torch::Tensor& a, const torch::Tensor& b) { return det::smooth_l1(b, a); };
     auto d = bernoulli_kl(clean.at("objectness"), dist.at("objectness")) + smooth(clean.at("rpn_deltas"), dist.at("rpn_deltas"));
     if (clean.at("class_logits").size(0) > 0) {
       auto lp = torch::log_softmax(clean.at("class_logits") / t, 1), lq = torch::log_softmax(dist.at("class_logits") / t, 1);
@@ -347,6 +348,37 @@ class Detection : public Task {
   }
 
  private:
+  // With the background at 0: the checkpoint's classifier rows when weights are given (mmdetection's
+  // COCO models 81, torchvision's 91), else the 10 Fashion-MNIST classes + 1, or COCO's 91 ids.
+  int64_t classes(const Backbone& backbone) const {
+    const int64_t asked = p_.integer("num_classes");
+    if (backbone.weights_path().empty()) return asked > 0 ? asked : (coco_ ? 91 : 11);
+    const char* key = "roi_heads.box_predictor.cls_score.weight";
+    auto file = plugins::SafeTensors::read_header(backbone.weights_path());
+    if (!file.has(key)) throw std::runtime_error(fmt::format("{}: no tensor '{}' (not a Mask R-CNN checkpoint?)", backbone.weights_path(), key));
+    const int64_t rows = file.shape(key).at(0);
+    if (asked > 0 && asked != rows)
+      throw std::runtime_error(fmt::format("detection: num_classes is {} but {} has {} rows in {} ({} classes + background)",
+                                           asked, backbone.weights_path(), rows, key, rows - 1));
+    return rows;
+  }
+
+  // A checkpoint exported by tools/export_weights.py names the head semantics it was trained with.
+  void check_head_semantics(const std::string& path) const {
+    auto meta = plugins::SafeTensors::read_header(path).metadata();
+    auto source = meta.count("source") ? meta.at("source") : std::string("the checkpoint");
+    for (const char* k : {"roi_align_aligned", "roi_sampling_ratio", "anchor_rounding"}) {
+      auto it = meta.find(k);
+      if (it == meta.end()) continue;
+      const auto& v = p_.at(k);
+      const std::string ours = v.is_boolean() ? (v.get<bool>() ? "true" : "false") : v.dump();
+      if (ours != it->second)
+        throw std::runtime_error(fmt::format("detection: {} is {} but {} ({}) was trained with {} = {}; set the task "
+                                             "parameter {} to {}",
+                                             k, ours, path, source, k, it->second, k, it->second));
+    }
+  }
+
   det::SceneOptions eval_options() const {
     auto o = so_;
     o.count = p_.integer("eval_samples");
@@ -394,7 +426,7 @@ class Detection : public Task {
           labels.push_back(inst.at("labels").to(ctx.device()));
           masks.push_back(inst.at("masks").to(ctx.device()));
         }
-        auto f = backbone.forward(b->images.to(ctx.device()));
+        auto f = backbone.features(*b, ctx.device());
         auto losses = heads_->losses(f.levels, boxes, labels, masks, gen);
         torch::Tensor loss = torch::zeros({}, f.levels[0].options());
         for (auto& [k, v] : losses) loss = loss + v;
@@ -436,7 +468,7 @@ const featjnd_param_info kParams[] = {
     featjnd::param("epochs", "int", "6", "training epochs when no weights are given", FEATJND_STAGE_PREPARE, 1, 1000),
     featjnd::param("lr", "float", "0.001", "AdamW learning rate (warm-up, then cosine)", FEATJND_STAGE_PREPARE, 0, 10),
     featjnd::param("weight_decay", "float", "0.0001", "AdamW weight decay", FEATJND_STAGE_PREPARE, 0, 1),
-    featjnd::param("num_classes", "int", "0", "classes with the background (0: 11 for the scenes, 91 for COCO)",
+    featjnd::param("num_classes", "int", "0", "classes with the background (0: the checkpoint's, else 11 for the scenes, 91 for COCO)",
                    FEATJND_STAGE_ALL, 0, 100000),
     featjnd::param("masks", "bool", "true", "instance segmentation (mask head) as well as boxes", FEATJND_STAGE_ALL),
     featjnd::param("representation", "int", "1024", "box head width (torchvision: 1024)", FEATJND_STAGE_ALL, 8, 8192),
@@ -448,11 +480,18 @@ const featjnd_param_info kParams[] = {
     featjnd::param("rpn_post_nms_test", "int", "1000", "RPN proposals per image after NMS", FEATJND_STAGE_ALL, 1, 1e6),
     featjnd::param("rpn_batch", "int", "256", "anchors sampled per image for the RPN loss", FEATJND_STAGE_PREPARE, 1, 1e6),
     featjnd::param("roi_batch", "int", "512", "RoIs sampled per image for the heads' loss", FEATJND_STAGE_PREPARE, 1, 1e6),
+    featjnd::param("roi_align_aligned", "bool", "false",
+                   "RoIAlign with the half-pixel offset (mmdetection's checkpoints: true; torchvision's: false)",
+                   FEATJND_STAGE_ALL),
+    featjnd::param("roi_sampling_ratio", "int", "2", "RoIAlign samples per bin and axis; 0: adaptive (mmdetection)",
+                   FEATJND_STAGE_ALL, 0, 64),
+    featjnd::param("anchor_rounding", "bool", "true", "round the cell anchors (torchvision: true; mmdetection: false)",
+                   FEATJND_STAGE_ALL),
     featjnd::param("box_score_thresh", "float", "0.05", "detections below this score are dropped", FEATJND_STAGE_ALL, 0, 1),
     featjnd::param("detections_per_img", "int", "100", "detections kept per image", FEATJND_STAGE_ALL, 1, 1e5),
-    featjnd::param("temperature", "float", "1.0", "T of the KL terms of D", FEATJND_STAGE_FIT | FEATJND_STAGE_EVALUATE, 0.01, 100),
+    featjnd::param("temperature", "float", "1.0", "T of the KL terms of D", FEATJND_STAGE_FIT, 0.01, 100),
     featjnd::param("discrepancy", "string", "\"segm\"", "det: D_det; segm: D_det + the per-pixel mask KL (D_seg)",
-                   FEATJND_STAGE_FIT | FEATJND_STAGE_EVALUATE, -HUGE_VAL, HUGE_VAL, "det|segm"),
+                   FEATJND_STAGE_FIT, -HUGE_VAL, HUGE_VAL, "det|segm"),
 };
 
 }  // namespace

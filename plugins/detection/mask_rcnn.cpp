@@ -51,6 +51,17 @@ torch::Tensor encode_boxes(const torch::Tensor& targets, const torch::Tensor& an
                       1);
 }
 
+ImageSizes image_sizes_of(const torch::Tensor& sizes, int64_t batch, int64_t padded_h, int64_t padded_w) {
+  ImageSizes out(static_cast<size_t>(batch), {padded_h, padded_w});
+  if (!sizes.defined()) return out;
+  TORCH_CHECK(sizes.dim() == 2 && sizes.size(0) == batch && sizes.size(1) == 2, "image_sizes: expected ", batch,
+              "×2 (height, width), got ", sizes.sizes());
+  auto s = sizes.to(torch::kCPU, torch::kLong);
+  for (int64_t b = 0; b < batch; ++b)
+    out[static_cast<size_t>(b)] = {std::min(s[b][0].item<int64_t>(), padded_h), std::min(s[b][1].item<int64_t>(), padded_w)};
+  return out;
+}
+
 torch::Tensor clip_boxes(const torch::Tensor& b, int64_t h, int64_t w) {
   auto x = b.slice(1, 0, torch::indexing::None, 2).clamp(0, static_cast<double>(w));
   auto y = b.slice(1, 1, torch::indexing::None, 2).clamp(0, static_cast<double>(h));
@@ -116,59 +127,94 @@ torch::Tensor batched_nms(const torch::Tensor& boxes, const torch::Tensor& score
   return nms(boxes + offsets.unsqueeze(1), scores, thr);
 }
 
+namespace {
+
+// RoIAlign of k RoIs that share one sampling grid (gh × gw points per bin): torchvision's kernel
+// as tensor ops. `flat` is the input as (N·H·W)×C.
+torch::Tensor roi_align_grid(const torch::Tensor& flat, int64_t H, int64_t W, const torch::Tensor& r, int64_t out_h,
+                             int64_t out_w, double scale, int64_t gh, int64_t gw, bool aligned) {
+  const int64_t k = r.size(0), C = flat.size(1);
+  const auto opt = flat.options();
+  if (gh <= 0 || gw <= 0) return torch::zeros({k, C, out_h, out_w}, opt);  // an empty RoI (aligned)
+  const double offset = aligned ? 0.5 : 0.0;
+  auto bidx = r.select(1, 0).to(torch::kLong);
+  auto sw = r.select(1, 1) * scale - offset, sh = r.select(1, 2) * scale - offset;
+  auto rw = r.select(1, 3) * scale - offset - sw, rh = r.select(1, 4) * scale - offset - sh;
+  if (!aligned) rw = rw.clamp_min(1.0), rh = rh.clamp_min(1.0);  // the legacy kernel's minimum size
+  auto bw = rw / static_cast<double>(out_w), bh = rh / static_cast<double>(out_h);
+  // Sample coordinates, in the kernel's order of operations: start + p·bin + (i + .5)·bin / g.
+  auto p_y = torch::arange(out_h, opt).repeat_interleave(gh), i_y = torch::arange(gh, opt).repeat(out_h) + 0.5;
+  auto p_x = torch::arange(out_w, opt).repeat_interleave(gw), i_x = torch::arange(gw, opt).repeat(out_w) + 0.5;
+  auto ys = sh.unsqueeze(1) + p_y.unsqueeze(0) * bh.unsqueeze(1) + i_y.unsqueeze(0) * bh.unsqueeze(1) / static_cast<double>(gh);
+  auto xs = sw.unsqueeze(1) + p_x.unsqueeze(0) * bw.unsqueeze(1) + i_x.unsqueeze(0) * bw.unsqueeze(1) / static_cast<double>(gw);
+  auto axis = [&](torch::Tensor v, int64_t size) {
+    auto valid = ((v >= -1.0) & (v <= static_cast<double>(size))).to(v.dtype());
+    v = v.clamp_min(0);
+    auto low = v.floor().to(torch::kLong);
+    auto at_edge = low >= size - 1;
+    low = torch::where(at_edge, torch::full_like(low, size - 1), low);
+    auto high = torch::where(at_edge, low, low + 1);
+    v = torch::where(at_edge, low.to(v.dtype()), v);
+    auto l = v - low.to(v.dtype());
+    return std::make_tuple(low, high, (1 - l) * valid, l * valid);
+  };
+  auto [yl, yh, hy, ly] = axis(ys, H);
+  auto [xl, xh, hx, lx] = axis(xs, W);
+  auto base = (bidx * H).view({k, 1, 1});
+  auto gather = [&](const torch::Tensor& yy, const torch::Tensor& xx) {
+    auto idx = ((base + yy.unsqueeze(2)) * W + xx.unsqueeze(1)).reshape(-1);
+    return flat.index_select(0, idx).view({k, yy.size(1), xx.size(1), C});
+  };
+  auto w = [](const torch::Tensor& a, const torch::Tensor& b) { return (a.unsqueeze(2) * b.unsqueeze(1)).unsqueeze(3); };
+  auto val = w(hy, hx) * gather(yl, xl) + w(hy, lx) * gather(yl, xh) + w(ly, hx) * gather(yh, xl) + w(ly, lx) * gather(yh, xh);
+  // Accumulate the samples in the kernel's order (iy, then ix), so the sums round alike.
+  val = val.view({k, out_h, gh, out_w, gw, C});
+  auto acc = torch::zeros({k, out_h, out_w, C}, opt);
+  for (int64_t iy = 0; iy < gh; ++iy)
+    for (int64_t ix = 0; ix < gw; ++ix) acc = acc + val.select(4, ix).select(2, iy);
+  return (acc / static_cast<double>(gh * gw)).permute({0, 3, 1, 2});
+}
+
+}  // namespace
+
 torch::Tensor roi_align(const torch::Tensor& input, const torch::Tensor& rois, int64_t out_h, int64_t out_w, double scale,
-                        int64_t g) {
-  if (g <= 0) throw std::invalid_argument("roi_align: adaptive sampling (sampling_ratio <= 0) is not supported");
+                        int64_t sampling_ratio, bool aligned) {
   const int64_t C = input.size(1), H = input.size(2), W = input.size(3), K = rois.size(0);
   if (K == 0) return torch::zeros({0, C, out_h, out_w}, input.options());
   auto flat = input.permute({0, 2, 3, 1}).reshape({-1, C});  // (N·H·W)×C
-  const auto opt = input.options();
-  std::vector<torch::Tensor> chunks;
-  const int64_t per_chunk = std::max<int64_t>(1, (int64_t(1) << 24) / (out_h * out_w * g * g * 4 * C));
-  for (int64_t s = 0; s < K; s += per_chunk) {
-    auto r = rois.slice(0, s, std::min(K, s + per_chunk)).to(input.dtype());
-    const int64_t k = r.size(0);
-    auto bidx = r.select(1, 0).to(torch::kLong);
-    auto sw = r.select(1, 1) * scale, sh = r.select(1, 2) * scale;
-    auto rw = (r.select(1, 3) * scale - sw).clamp_min(1.0), rh = (r.select(1, 4) * scale - sh).clamp_min(1.0);
-    auto bw = rw / static_cast<double>(out_w), bh = rh / static_cast<double>(out_h);
-    // Sample coordinates, in the kernel's order of operations: start + p·bin + (i + .5)·bin / g.
-    auto p_y = torch::arange(out_h, opt).repeat_interleave(g), i_y = torch::arange(g, opt).repeat(out_h) + 0.5;
-    auto p_x = torch::arange(out_w, opt).repeat_interleave(g), i_x = torch::arange(g, opt).repeat(out_w) + 0.5;
-    auto ys = sh.unsqueeze(1) + p_y.unsqueeze(0) * bh.unsqueeze(1) + i_y.unsqueeze(0) * bh.unsqueeze(1) / static_cast<double>(g);
-    auto xs = sw.unsqueeze(1) + p_x.unsqueeze(0) * bw.unsqueeze(1) + i_x.unsqueeze(0) * bw.unsqueeze(1) / static_cast<double>(g);
-    auto axis = [&](torch::Tensor v, int64_t size) {
-      auto valid = ((v >= -1.0) & (v <= static_cast<double>(size))).to(v.dtype());
-      v = v.clamp_min(0);
-      auto low = v.floor().to(torch::kLong);
-      auto at_edge = low >= size - 1;
-      low = torch::where(at_edge, torch::full_like(low, size - 1), low);
-      auto high = torch::where(at_edge, low, low + 1);
-      v = torch::where(at_edge, low.to(v.dtype()), v);
-      auto l = v - low.to(v.dtype());
-      return std::make_tuple(low, high, (1 - l) * valid, l * valid);
-    };
-    auto [yl, yh, hy, ly] = axis(ys, H);
-    auto [xl, xh, hx, lx] = axis(xs, W);
-    auto base = (bidx * H).view({k, 1, 1});
-    auto gather = [&](const torch::Tensor& yy, const torch::Tensor& xx) {
-      auto idx = ((base + yy.unsqueeze(2)) * W + xx.unsqueeze(1)).reshape(-1);
-      return flat.index_select(0, idx).view({k, yy.size(1), xx.size(1), C});
-    };
-    auto w = [](const torch::Tensor& a, const torch::Tensor& b) { return (a.unsqueeze(2) * b.unsqueeze(1)).unsqueeze(3); };
-    auto val = w(hy, hx) * gather(yl, xl) + w(hy, lx) * gather(yl, xh) + w(ly, hx) * gather(yh, xl) + w(ly, lx) * gather(yh, xh);
-    // Accumulate the samples in the kernel's order (iy, then ix), so the sums round alike.
-    val = val.view({k, out_h, g, out_w, g, C});
-    auto acc = torch::zeros({k, out_h, out_w, C}, opt);
-    for (int64_t iy = 0; iy < g; ++iy)
-      for (int64_t ix = 0; ix < g; ++ix) acc = acc + val.select(4, ix).select(2, iy);
-    chunks.push_back((acc / static_cast<double>(g * g)).permute({0, 3, 1, 2}));
+  auto r_all = rois.to(input.dtype());
+  // Adaptive sampling (sampling_ratio ≤ 0): ceil(RoI size / bins) points per bin and axis, which
+  // differs per RoI; RoIs are grouped by their grid and each group is computed at once.
+  torch::Tensor grid_h, grid_w;
+  if (sampling_ratio > 0) {
+    grid_h = grid_w = torch::full({K}, sampling_ratio, torch::kLong);
+  } else {
+    const double offset = aligned ? 0.5 : 0.0;
+    auto r = r_all.detach().to(torch::kCPU);
+    auto rw = (r.select(1, 3) * scale - offset) - (r.select(1, 1) * scale - offset);
+    auto rh = (r.select(1, 4) * scale - offset) - (r.select(1, 2) * scale - offset);
+    if (!aligned) rw = rw.clamp_min(1.0), rh = rh.clamp_min(1.0);
+    grid_h = torch::ceil(rh / static_cast<double>(out_h)).to(torch::kLong);
+    grid_w = torch::ceil(rw / static_cast<double>(out_w)).to(torch::kLong);
   }
-  return torch::cat(chunks, 0).contiguous();
+  auto key = (grid_h.clamp_min(0) * 100003 + grid_w.clamp_min(0)).to(torch::kCPU);
+  auto groups = std::get<0>(torch::_unique(key));
+  auto result = torch::empty({K, C, out_h, out_w}, input.options());
+  for (int64_t gi = 0; gi < groups.size(0); ++gi) {
+    const int64_t g = groups[gi].item<int64_t>(), gh = g / 100003, gw = g % 100003;
+    auto idx = torch::where(key == g)[0].to(input.device());
+    // Chunks bound the memory of the gathered samples (16 M values).
+    const int64_t per_chunk = std::max<int64_t>(1, (int64_t(1) << 24) / std::max<int64_t>(1, out_h * out_w * gh * gw * 4 * C));
+    for (int64_t s = 0; s < idx.size(0); s += per_chunk) {
+      auto part = idx.slice(0, s, std::min(idx.size(0), s + per_chunk));
+      result.index_put_({part}, roi_align_grid(flat, H, W, r_all.index({part}), out_h, out_w, scale, gh, gw, aligned));
+    }
+  }
+  return result;
 }
 
 torch::Tensor multiscale_roi_align(const std::vector<torch::Tensor>& levels, const std::vector<torch::Tensor>& boxes,
-                                   int64_t image_h, int64_t image_w, int64_t output, int64_t sampling_ratio) {
+                                   int64_t image_h, int64_t image_w, int64_t output, int64_t sampling_ratio, bool aligned) {
   (void)image_w;
   std::vector<torch::Tensor> rois;
   for (size_t b = 0; b < boxes.size(); ++b)
@@ -189,7 +235,7 @@ torch::Tensor multiscale_roi_align(const std::vector<torch::Tensor>& levels, con
     auto idx = torch::where(lvl == l)[0];
     if (idx.numel() == 0) continue;
     result.index_put_({idx}, roi_align(levels[static_cast<size_t>(l)], all.index({idx}), output, output,
-                                       scales[static_cast<size_t>(l)], sampling_ratio));
+                                       scales[static_cast<size_t>(l)], sampling_ratio, aligned));
   }
   return result;
 }
@@ -261,14 +307,16 @@ MaskRcnnHeadsImpl::MaskRcnnHeadsImpl(const MaskRcnnConfig& c) : cfg(c) {
     init::kaiming_normal_(mask_fcn_logits->weight, 0, torch::kFanOut, torch::kReLU);
     init::zeros_(mask_fcn_logits->bias);
   }
-  // Cell anchors: sizes × ratios (0.5, 1, 2), centred, rounded (torchvision's generate_anchors).
+  // Cell anchors: sizes × ratios (0.5, 1, 2), centred, rounded (torchvision's generate_anchors;
+  // mmdetection's AnchorGenerator keeps them unrounded).
   auto ratios = torch::tensor({0.5, 1.0, 2.0}, torch::kFloat);
   auto h_ratios = torch::sqrt(ratios), w_ratios = 1 / h_ratios;
   std::vector<torch::Tensor> cells;
   for (double s : c.anchor_sizes) {
     auto scales = torch::tensor({s}, torch::kFloat);
     auto ws = (w_ratios.unsqueeze(1) * scales.unsqueeze(0)).view(-1), hs = (h_ratios.unsqueeze(1) * scales.unsqueeze(0)).view(-1);
-    cells.push_back((torch::stack({-ws, -hs, ws, hs}, 1) / 2).round());
+    auto cell = torch::stack({-ws, -hs, ws, hs}, 1) / 2;
+    cells.push_back(c.round_anchors ? cell.round() : cell);
   }
   cell_anchors_ = torch::stack(cells);  // L×3×4; not a parameter, so not in the state dict
 }
@@ -306,7 +354,7 @@ torch::Tensor MaskRcnnHeadsImpl::anchors(const std::vector<torch::Tensor>& level
 
 std::vector<torch::Tensor> MaskRcnnHeadsImpl::proposals(const torch::Tensor& objectness, const torch::Tensor& deltas,
                                                         const torch::Tensor& anchors, const std::vector<int64_t>& per_level,
-                                                        int64_t h, int64_t w) {
+                                                        const ImageSizes& sizes) {
   const int64_t N = objectness.size(0);
   const bool train = is_training();
   const int64_t pre = train ? cfg.pre_nms_train : cfg.pre_nms_test, post = train ? cfg.post_nms_train : cfg.post_nms_test;
@@ -326,7 +374,7 @@ std::vector<torch::Tensor> MaskRcnnHeadsImpl::proposals(const torch::Tensor& obj
   std::vector<torch::Tensor> out;
   for (int64_t b = 0; b < N; ++b) {
     auto sel = top_idx[b];
-    auto boxes = clip_boxes(boxes_all[b].index({sel}), h, w);
+    auto boxes = clip_boxes(boxes_all[b].index({sel}), sizes[static_cast<size_t>(b)][0], sizes[static_cast<size_t>(b)][1]);
     auto scores = torch::sigmoid(ob[b].index({sel}));
     auto l = lvl;
     auto ws = boxes.select(1, 2) - boxes.select(1, 0), hs = boxes.select(1, 3) - boxes.select(1, 1);
@@ -343,14 +391,14 @@ std::vector<torch::Tensor> MaskRcnnHeadsImpl::proposals(const torch::Tensor& obj
 std::pair<torch::Tensor, torch::Tensor> MaskRcnnHeadsImpl::box_branch(const std::vector<torch::Tensor>& levels,
                                                                       const std::vector<torch::Tensor>& rois, int64_t h,
                                                                       int64_t w) {
-  auto x = multiscale_roi_align(levels, rois, h, w, 7, 2).flatten(1);
+  auto x = multiscale_roi_align(levels, rois, h, w, 7, cfg.roi_sampling_ratio, cfg.roi_aligned).flatten(1);
   x = torch::relu(fc7(torch::relu(fc6(x))));
   return {cls_score(x), bbox_pred(x)};
 }
 
 torch::Tensor MaskRcnnHeadsImpl::mask_branch(const std::vector<torch::Tensor>& levels, const std::vector<torch::Tensor>& boxes,
                                              int64_t h, int64_t w) {
-  auto x = mask_head->forward(multiscale_roi_align(levels, boxes, h, w, 14, 2));
+  auto x = mask_head->forward(multiscale_roi_align(levels, boxes, h, w, 14, cfg.roi_sampling_ratio, cfg.roi_aligned));
   return mask_fcn_logits(torch::relu(conv5_mask(x)));
 }
 
@@ -359,15 +407,16 @@ std::pair<int64_t, int64_t> MaskRcnnHeadsImpl::image_size(const std::vector<torc
   return {levels[0].size(2) * 4, levels[0].size(3) * 4};
 }
 
-void MaskRcnnHeadsImpl::postprocess(Detections& d, const torch::Tensor& logits, const torch::Tensor& reg, int64_t h,
-                                    int64_t w) {
+void MaskRcnnHeadsImpl::postprocess(Detections& d, const torch::Tensor& logits, const torch::Tensor& reg,
+                                    const ImageSizes& sizes) {
   const int64_t C = cfg.num_classes;
   auto all_boxes = decode_boxes(reg, torch::cat(d.proposals, 0), kRoiWeights).view({-1, C, 4});
   auto all_scores = torch::softmax(logits, -1);
   int64_t off = 0;
-  for (const auto& p : d.proposals) {
+  for (size_t i = 0; i < d.proposals.size(); ++i) {
+    const auto& p = d.proposals[i];
     const int64_t r = p.size(0);
-    auto boxes = clip_boxes(all_boxes.slice(0, off, off + r).reshape({-1, 4}), h, w).view({r, C, 4});
+    auto boxes = clip_boxes(all_boxes.slice(0, off, off + r).reshape({-1, 4}), sizes[i][0], sizes[i][1]).view({r, C, 4});
     auto scores = all_scores.slice(0, off, off + r);
     off += r;
     auto labels = torch::arange(C, torch::dtype(torch::kLong).device(p.device())).view({1, -1}).expand_as(scores);
@@ -405,15 +454,17 @@ void MaskRcnnHeadsImpl::add_masks(Detections& d, const std::vector<torch::Tensor
   }
 }
 
-Detections MaskRcnnHeadsImpl::detect(const std::vector<torch::Tensor>& levels, RawOutputs* raw) {
+Detections MaskRcnnHeadsImpl::detect(const std::vector<torch::Tensor>& levels, RawOutputs* raw,
+                                     const torch::Tensor& image_sizes) {
   const auto [h, w] = image_size(levels);
+  const auto sizes = image_sizes_of(image_sizes, levels[0].size(0), h, w);
   Detections d;
   auto [obj, del] = rpn_head(levels);
   std::vector<int64_t> per_level;
   auto anc = anchors(levels, &per_level);
-  d.proposals = proposals(obj, del, anc, per_level, h, w);
+  d.proposals = proposals(obj, del, anc, per_level, sizes);
   auto [logits, reg] = box_branch(levels, d.proposals, h, w);
-  postprocess(d, logits, reg, h, w);
+  postprocess(d, logits, reg, sizes);
   if (cfg.masks) add_masks(d, levels, h, w, raw ? &raw->mask_logits : nullptr);
   if (raw) {
     raw->objectness = obj;
@@ -512,12 +563,10 @@ std::map<std::string, torch::Tensor> MaskRcnnHeadsImpl::losses(const std::vector
   const double n_sampled = std::max<int64_t>(1, idx.numel());
   std::map<std::string, torch::Tensor> out;
   out["loss_objectness"] = F::binary_cross_entropy_with_logits(obj.reshape(-1).index({idx}), torch::cat(sel_lab));
-  out["loss_rpn_box_reg"] = F::smooth_l1_loss(torch::cat(pos_pred), torch::cat(pos_tgt),
-                                              F::SmoothL1LossFuncOptions().reduction(torch::kSum).beta(1.0 / 9)) /
-                            n_sampled;
+  out["loss_rpn_box_reg"] = smooth_l1(torch::cat(pos_pred), torch::cat(pos_tgt), true) / n_sampled;
 
   // RoI heads: proposals plus the ground truth, matched at 0.5, sampled 25 % positive.
-  auto props = proposals(obj, del, anc, per_level, h, w);
+  auto props = proposals(obj, del, anc, per_level, image_sizes_of({}, B, h, w));
   std::vector<torch::Tensor> rois, roi_labels, roi_targets, mask_rois, mask_labels, mask_targets;
   for (int64_t b = 0; b < B; ++b) {
     auto p = torch::cat({props[b], gt_boxes[b].to(props[b].dtype())});
@@ -541,10 +590,11 @@ std::map<std::string, torch::Tensor> MaskRcnnHeadsImpl::losses(const std::vector
       auto pb = p.index({pos});
       mask_rois.push_back(pb);
       mask_labels.push_back(labels.index({pos}));
-      // The ground-truth mask cropped and resized to each positive RoI (project_masks_on_boxes).
+      // The ground-truth mask cropped and resized to each positive RoI (torchvision's
+      // project_masks_on_boxes: roi_align with adaptive sampling).
       auto r = torch::cat({torch::arange(pos.numel(), pb.options()).unsqueeze(1), pb}, 1);
       auto gm = gt_masks[b].index({matched.index({pos})}).to(pb.dtype()).unsqueeze(1);
-      mask_targets.push_back(roi_align(gm, r, 28, 28, 1.0, 2).select(1, 0));
+      mask_targets.push_back(roi_align(gm, r, 28, 28, 1.0, 0).select(1, 0));
     } else if (cfg.masks) {
       mask_rois.push_back(torch::zeros({0, 4}, p.options()));
     }
@@ -555,8 +605,7 @@ std::map<std::string, torch::Tensor> MaskRcnnHeadsImpl::losses(const std::vector
   auto pos = torch::where(labels > 0)[0];
   auto reg4 = reg.view({reg.size(0), -1, 4});
   auto pred = reg4.index({pos, labels.index({pos})});
-  out["loss_box_reg"] = F::smooth_l1_loss(pred, torch::cat(roi_targets).index({pos}),
-                                          F::SmoothL1LossFuncOptions().reduction(torch::kSum).beta(1.0 / 9)) /
+  out["loss_box_reg"] = smooth_l1(pred, torch::cat(roi_targets).index({pos}), true) /
                         static_cast<double>(std::max<int64_t>(1, labels.numel()));
   if (cfg.masks) {
     auto ml = mask_labels.empty() ? torch::zeros({0}, torch::dtype(torch::kLong).device(dev)) : torch::cat(mask_labels);

@@ -32,7 +32,23 @@ struct MaskRcnnConfig {
   // Training: anchors and RoIs sampled per image, positive fractions (torchvision's defaults).
   int64_t rpn_batch = 256, roi_batch = 512;
   double rpn_positive = 0.5, roi_positive = 0.25;
+  // Where mmdetection's Mask R-CNN differs from torchvision's (its checkpoints expect these):
+  // RoIAlign with the half-pixel offset and adaptive sampling, and cell anchors not rounded.
+  bool roi_aligned = false;
+  int64_t roi_sampling_ratio = 2;  // ≤ 0: adaptive
+  bool round_anchors = true;
 };
+
+// Each image's own (height, width) inside a padded batch: from Features::image_sizes (B×2), or the
+// padded size for every image when those are not given.
+using ImageSizes = std::vector<std::array<int64_t, 2>>;
+ImageSizes image_sizes_of(const torch::Tensor& sizes, int64_t batch, int64_t padded_h, int64_t padded_w);
+
+// torchvision's smooth L1 with beta = 1/9 on box deltas. (LibTorch 1.13's functional ignores
+// SmoothL1LossFuncOptions::beta and uses its own beta argument, 1; ATen's op is unambiguous.)
+inline torch::Tensor smooth_l1(const torch::Tensor& input, const torch::Tensor& target, bool sum = false) {
+  return torch::smooth_l1_loss(input, target, sum ? at::Reduction::Sum : at::Reduction::Mean, 1.0 / 9);
+}
 
 // Box utilities (x1, y1, x2, y2).
 torch::Tensor decode_boxes(const torch::Tensor& deltas, const torch::Tensor& boxes, const std::array<double, 4>& weights);
@@ -42,12 +58,17 @@ torch::Tensor box_iou(const torch::Tensor& a, const torch::Tensor& b);
 // torchvision.ops.nms / batched_nms: indices kept, by decreasing score.
 torch::Tensor nms(const torch::Tensor& boxes, const torch::Tensor& scores, double iou_threshold);
 torch::Tensor batched_nms(const torch::Tensor& boxes, const torch::Tensor& scores, const torch::Tensor& groups, double iou_threshold);
-// torchvision.ops.roi_align (aligned=false, as Mask R-CNN uses it); rois: K×5 (batch index, box).
+// torchvision.ops.roi_align; rois: K×5 (batch index, box). Mask R-CNN in torchvision uses
+// aligned=false and 2 samples per bin; mmdetection (mmcv's RoIAlign) aligned=true, the half-pixel
+// offset, and adaptive sampling (sampling_ratio 0: ceil(RoI size / output size) per bin).
 torch::Tensor roi_align(const torch::Tensor& input, const torch::Tensor& rois, int64_t out_h, int64_t out_w,
-                        double spatial_scale, int64_t sampling_ratio);
-// MultiScaleRoIAlign over levels 0-3 of the FPN (its 'pool' level is the RPN's only).
+                        double spatial_scale, int64_t sampling_ratio, bool aligned = false);
+// MultiScaleRoIAlign over levels 0-3 of the FPN (its 'pool' level is the RPN's only). The level
+// of a box is torchvision's LevelMapper, floor(4 + log2(√area / 224) + 1e-6) clamped to the
+// levels; mmdetection's floor(log2(√area / 56 + 1e-6)) differs only in where the 1e-6 goes.
 torch::Tensor multiscale_roi_align(const std::vector<torch::Tensor>& levels, const std::vector<torch::Tensor>& boxes,
-                                   int64_t image_h, int64_t image_w, int64_t output, int64_t sampling_ratio);
+                                   int64_t image_h, int64_t image_w, int64_t output, int64_t sampling_ratio,
+                                   bool aligned = false);
 // Pastes M×M mask probabilities into h×w images (torchvision's paste_masks_in_image).
 torch::Tensor paste_masks(const torch::Tensor& masks, const torch::Tensor& boxes, int64_t h, int64_t w);
 
@@ -73,9 +94,13 @@ struct MaskRcnnHeadsImpl : torch::nn::Module {
 
   // levels: '0'..'3','pool'. `raw`, if given, receives the RPN and RoI outputs this pass computed
   // (its mask logits over the detected boxes), what the detection discrepancy compares.
-  Detections detect(const std::vector<torch::Tensor>& levels, RawOutputs* raw = nullptr);
+  // `image_sizes` (B×2, optional): each image's size inside the padded batch; boxes are clipped
+  // to it, as torchvision clips to each image's own size.
+  Detections detect(const std::vector<torch::Tensor>& levels, RawOutputs* raw = nullptr,
+                    const torch::Tensor& image_sizes = {});
   // Postprocessing of the box branch into d.boxes/scores/labels, and the mask branch into d.masks.
-  void postprocess(Detections& d, const torch::Tensor& class_logits, const torch::Tensor& box_deltas, int64_t h, int64_t w);
+  void postprocess(Detections& d, const torch::Tensor& class_logits, const torch::Tensor& box_deltas,
+                   const ImageSizes& sizes);
   void add_masks(Detections& d, const std::vector<torch::Tensor>& levels, int64_t h, int64_t w,
                  torch::Tensor* selected_logits = nullptr);
   std::pair<int64_t, int64_t> image_size(const std::vector<torch::Tensor>& levels) const;
@@ -93,8 +118,8 @@ struct MaskRcnnHeadsImpl : torch::nn::Module {
   std::pair<torch::Tensor, torch::Tensor> rpn_head(const std::vector<torch::Tensor>& levels);  // B×A, B×A×4
   torch::Tensor anchors(const std::vector<torch::Tensor>& levels, std::vector<int64_t>* per_level = nullptr);
   std::vector<torch::Tensor> proposals(const torch::Tensor& objectness, const torch::Tensor& deltas,
-                                       const torch::Tensor& anchors, const std::vector<int64_t>& per_level, int64_t h,
-                                       int64_t w);
+                                       const torch::Tensor& anchors, const std::vector<int64_t>& per_level,
+                                       const ImageSizes& sizes);
   std::pair<torch::Tensor, torch::Tensor> box_branch(const std::vector<torch::Tensor>& levels,
                                                      const std::vector<torch::Tensor>& rois, int64_t h, int64_t w);
   torch::Tensor mask_branch(const std::vector<torch::Tensor>& levels, const std::vector<torch::Tensor>& boxes, int64_t h,

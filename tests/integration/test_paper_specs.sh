@@ -2,6 +2,8 @@
 # weights they stop at once, naming the missing path, and write nothing.
 source "$(dirname "$0")/lib.sh"
 cd "$TMP"
+# The quantization specs and the Mask R-CNN cases of Figs. 5/6 are generated from one description.
+/usr/bin/python3 "$SOURCE_DIR/tools/make_paper_specs.py" --check || fail "experiments/ differ from tools/make_paper_specs.py"
 for spec in fig4_classification fig8_alpha fig10_quant_classification; do
   out=$("$ENGINE" run "$SOURCE_DIR/experiments/$spec.json" --dry-run) || fail "$spec does not validate"
   contains "$out" "6 prepare"
@@ -16,6 +18,22 @@ for spec in fig5_detection fig6_segmentation; do
   grep -qE "weights/(maskrcnn_r50|mrcnn_(swin_[ts]|pvt_v2_b[123])).safetensors|data/coco" "$TMP/err" || { cat "$TMP/err"; fail "$spec: the error does not name the path"; }
   [[ ! -e results ]] || fail "$spec wrote results although its inputs are missing"
 done
+# Table 2 and Fig. 11: the whole paper grid; without data or weights, the first missing file is named.
+out=$("$ENGINE" run "$SOURCE_DIR/experiments/table2.json" --dry-run) || fail "table2 does not validate"
+contains "$out" "experiment table2: 562 runs (11 prepare, 16 fit, 535 evaluate)"
+contains "$out" "quant-random-det.seed=4"
+contains "$out" "coco.discrepancy=segm"
+expect_error "does not exist" "$ENGINE" run "$SOURCE_DIR/experiments/table2.json" --devices cpu
+grep -qF "weights/swin_t.safetensors" "$TMP/err" || { cat "$TMP/err"; fail "table2: the error does not name the first missing file"; }
+[[ ! -e results ]] || fail "table2 wrote results although its inputs are missing"
+out=$("$ENGINE" run "$SOURCE_DIR/experiments/fig11_quant_detection.json" --dry-run) || fail "fig11 does not validate"
+contains "$out" "340 runs (5 prepare, 10 fit, 325 evaluate)"
+# --set points a spec at a user's files without editing it; the override is checked like the file.
+expect_error "does not exist" "$ENGINE" run "$SOURCE_DIR/experiments/table2.json" --devices cpu \
+  --set components.imagenet.params.root=/nonexistent/imagenet --set /cases/classifier/0/cls-backbone/params/weights=/nonexistent/w.safetensors
+grep -qF "/nonexistent/w.safetensors" "$TMP/err" || { cat "$TMP/err"; fail "--set did not reach the case"; }
+expect_error "is not" "$ENGINE" run "$SOURCE_DIR/experiments/table2.json" --dry-run --set components.coco.params.batch_size=0
+grep -qF "(set by --set components.coco.params.batch_size)" "$TMP/err" || { cat "$TMP/err"; fail "the override's error does not say it came from --set"; }
 out=$("$ENGINE" run "$SOURCE_DIR/experiments/quickstart_detection.json" --dry-run)
 contains "$out" "1 prepare, 1 fit"
 out=$("$ENGINE" run "$SOURCE_DIR/experiments/quickstart.json" --dry-run)

@@ -2,14 +2,13 @@
 # the shared fixture, timm: references written by tools/make_parity_fixtures.py, weights loaded by
 # name, every stage, the split points, the logits and the FPN levels compared.
 source "$(dirname "$0")/lib.sh"
-/usr/bin/python3 "$SOURCE_DIR/tools/make_parity_fixtures.py" "$TMP/parity" --pvt-fixture "$SOURCE_DIR/../shared/fixtures/pvt_v2" >/dev/null ||
+/usr/bin/python3 "$SOURCE_DIR/tools/make_parity_fixtures.py" "$TMP/parity" --pvt-fixture "$SOURCE_DIR/tests/fixtures/pvt_v2" >/dev/null ||
   fail "cannot write the torchvision references (is python3-torchvision installed? tools/install_deps.sh installs it)"
 FEATJND_PARITY_DIR="$TMP/parity" "$BUILD_DIR/tests/featjnd-plugin-tests" --test-case='*matches torchvision*' --success >"$TMP/out" 2>&1 ||
   { cat "$TMP/out"; fail "a backbone differs from its reference"; }
-grep -Eq "test cases: +6 \\| +6 passed" "$TMP/out" || { cat "$TMP/out"; fail "not every parity test case ran"; }
+grep -Eq "test cases: +7 \\| +7 passed" "$TMP/out" || { cat "$TMP/out"; fail "not every parity test case ran"; }
 n=$(grep -c "SUCCESS: CHECK( rel(" "$TMP/out")
-expected=55  # 50 with torchvision alone, 5 more for the PVTv2 FPN when the shared timm fixture is there
-[[ -f "$SOURCE_DIR/../shared/fixtures/pvt_v2/pvt_v2_tiny.safetensors" ]] || expected=50
+expected=59  # 50 against torchvision, 5 for the PVTv2 FPN over the timm fixture (tests/fixtures/pvt_v2), 4 RoIAlign
 [[ $n -eq $expected ]] || { cat "$TMP/out"; fail "expected $expected comparisons, saw $n"; }
 grep -q "SUCCESS: CHECK( ours == theirs )" "$TMP/out" || { cat "$TMP/out"; fail "the Swin key sets were not compared"; }
 echo "parity: $n comparisons within 1e-5"

@@ -62,6 +62,14 @@ class TestContext : public RunContext {
   fs::path dir_;
 };
 
+// The folder of torchvision references that tests/integration/test_parity.sh writes; a parity case
+// run without it fails (it never passes by comparing nothing).
+inline const char* parity_dir() {
+  const char* dir = std::getenv("FEATJND_PARITY_DIR");
+  REQUIRE_MESSAGE(dir != nullptr, "FEATJND_PARITY_DIR is not set: parity cases run from tests/integration/test_parity.sh");
+  return dir;
+}
+
 // max |a − r| / max |r|: the parity tests' relative difference.
 inline double rel_diff(const torch::Tensor& a, const torch::Tensor& r) {
   return ((a - r).abs().max() / r.abs().max()).item<double>();

@@ -2,7 +2,9 @@
 // and the ops by hand.
 #include <doctest/doctest.h>
 
+#include <cmath>
 #include <cstdlib>
+#include <fmt/format.h>
 #include <torch/torch.h>
 
 #include "featjnd_plugins/safetensors.h"
@@ -14,6 +16,8 @@
 
 using namespace featjnd;
 namespace det = featjnd::detection;
+using test::rel_diff;
+const auto rel = rel_diff;
 
 TEST_CASE("detection ops by hand: IoU, NMS, box coding, RoIAlign") {
   auto a = torch::tensor({{0.f, 0.f, 10.f, 10.f}, {5.f, 0.f, 15.f, 10.f}, {100.f, 100.f, 110.f, 110.f}});
@@ -39,12 +43,21 @@ TEST_CASE("detection ops by hand: IoU, NMS, box coding, RoIAlign") {
   CHECK(out[0][0][0][1].item<float>() == doctest::Approx(4.0));
 }
 
+TEST_CASE("RoIAlign matches torchvision.ops.roi_align: aligned or not, 2 samples per bin or adaptive") {
+  const char* dir = test::parity_dir();
+  auto ref = plugins::SafeTensors::read(std::string(dir) + "/roi_align_reference.safetensors");
+  for (bool aligned : {false, true})
+    for (int64_t sampling : {0, 2}) {
+      CAPTURE(aligned);
+      CAPTURE(sampling);
+      auto ours = det::roi_align(ref.get("input"), ref.get("rois"), 7, 5, 0.25, sampling, aligned);
+      auto theirs = ref.get(fmt::format("aligned{}.sampling{}", int(aligned), sampling));
+      CHECK(rel(ours, theirs) < 1e-5);
+    }
+}
+
 TEST_CASE("Mask R-CNN heads: matches torchvision's maskrcnn_resnet50_fpn: proposals, boxes, scores, labels, masks") {
-  const char* dir = std::getenv("FEATJND_PARITY_DIR");
-  if (!dir) {
-    MESSAGE("FEATJND_PARITY_DIR is not set; the parity test runs from tests/integration/test_parity.sh");
-    return;
-  }
+  const char* dir = test::parity_dir();
   torch::NoGradGuard g;
   auto file = plugins::SafeTensors::read(std::string(dir) + "/maskrcnn.safetensors");
   auto backbone = test::make<Backbone>("backbone", "resnet", {{"arch", "resnet50"}, {"neck", "fpn"}});
@@ -61,7 +74,6 @@ TEST_CASE("Mask R-CNN heads: matches torchvision's maskrcnn_resnet50_fpn: propos
   auto ref = plugins::SafeTensors::read(std::string(dir) + "/maskrcnn_reference.safetensors");
   auto f = backbone->forward(ref.get("input"));
   auto d = heads->detect(f.levels);
-  const auto rel = test::rel_diff;
   for (size_t b = 0; b < 2; ++b) {
     CAPTURE(b);
     const auto s = std::to_string(b);
@@ -161,4 +173,97 @@ TEST_CASE("detection task: D is zero on the clean features, positive and differe
   CHECK(r.count("bbox.AP"));
   CHECK(r.count("segm.ARl"));
   CHECK(r.at("detections_per_image") > 0);
+}
+
+namespace {
+
+double sigmoid(double z) { return 1.0 / (1.0 + std::exp(-z)); }
+double bernoulli_kl(double z_clean, double z_dist, double t) {  // T²·KL(Ber(σ(z/T)) ‖ Ber(σ(z'/T)))
+  const double p = sigmoid(z_clean / t), q = sigmoid(z_dist / t);
+  return t * t * (p * std::log(p / q) + (1 - p) * std::log((1 - p) / (1 - q)));
+}
+double smooth_l1(double a, double b) {  // torchvision's beta 1/9
+  const double d = std::abs(a - b), beta = 1.0 / 9;
+  return d < beta ? 0.5 * d * d / beta : d - 0.5 * beta;
+}
+
+}  // namespace
+
+// PAPER.md's D_det and D_seg on a hand-made case: a reversed KL, a missing T², a term averaged
+// wrongly or the mask term leaking into D_det each change the value.
+TEST_CASE("detection discrepancy: D_det and D_seg computed by hand") {
+  test::TestContext ctx;
+  const double T = 2.0;
+  auto make_task = [&](const char* d) {
+    return test::make<Task>("task", "detection", {{"temperature", T}, {"discrepancy", d}});
+  };
+  auto f32 = [](std::vector<float> v, std::vector<int64_t> shape) { return torch::tensor(v).view(shape); };
+  TensorMap clean{{"objectness", f32({1.0f, -2.0f}, {1, 2})},
+                  {"rpn_deltas", f32({0.f, 0.f, 0.f, 0.f, 0.f, 0.f, 0.f, 0.f}, {1, 2, 4})},
+                  {"class_logits", f32({2.0f, 0.0f, -1.0f}, {1, 3})},
+                  {"box_deltas", f32({0.f, 0.f, 0.f, 0.f}, {1, 4})},
+                  {"mask_logits", f32({3.0f, -1.0f}, {1, 1, 2})}};
+  TensorMap dist{{"objectness", f32({-0.5f, 1.0f}, {1, 2})},
+                 {"rpn_deltas", f32({0.05f, 0.f, 0.f, 0.f, 0.f, 0.5f, 0.f, 0.f}, {1, 2, 4})},
+                 {"class_logits", f32({0.0f, 1.0f, 0.5f}, {1, 3})},
+                 {"box_deltas", f32({0.f, 2.f, 0.f, 0.f}, {1, 4})},
+                 {"mask_logits", f32({-2.0f, 0.5f}, {1, 1, 2})}};
+  // RPN: Bernoulli KL averaged over the 2 anchors; SmoothL1 averaged over the 8 deltas.
+  const double rpn = (bernoulli_kl(1.0, -0.5, T) + bernoulli_kl(-2.0, 1.0, T)) / 2 +
+                     (smooth_l1(0, 0.05) + smooth_l1(0, 0.5)) / 8;
+  // RoI classes: T²·KL(softmax(z/T) ‖ softmax(z'/T)); box deltas: SmoothL1 averaged over 4.
+  double zc[3] = {2, 0, -1}, zd[3] = {0, 1, 0.5}, sc = 0, sd = 0, kl = 0;
+  for (int i = 0; i < 3; ++i) sc += std::exp(zc[i] / T), sd += std::exp(zd[i] / T);
+  for (int i = 0; i < 3; ++i) {
+    const double p = std::exp(zc[i] / T) / sc, q = std::exp(zd[i] / T) / sd;
+    kl += p * std::log(p / q);
+  }
+  const double roi = T * T * kl + smooth_l1(0, 2) / 4;
+  const double mask = (bernoulli_kl(3.0, -2.0, T) + bernoulli_kl(-1.0, 0.5, T)) / 2;
+  auto det_task = make_task("det");
+  auto seg_task = make_task("segm");
+  CHECK(det_task->discrepancy(clean, dist).item<double>() == doctest::Approx(rpn + roi).epsilon(1e-6));
+  CHECK(seg_task->discrepancy(clean, dist).item<double>() == doctest::Approx(rpn + roi + mask).epsilon(1e-6));
+}
+
+TEST_CASE("anchors: torchvision rounds the cell anchors, mmdetection does not") {
+  det::MaskRcnnConfig c;
+  c.channels = 8, c.representation = 8, c.mask_channels = 8, c.num_classes = 3;
+  c.anchor_sizes = {32, 64, 128, 256, 512};
+  std::vector<torch::Tensor> levels;
+  for (int64_t s : {16, 8, 4, 2, 1}) levels.push_back(torch::zeros({1, 8, s, s}));
+  // Ratio 0.5 at size 32: w = 32/√0.5 = 45.2548, h = 32·√0.5 = 22.6274; centred on the cell's corner.
+  det::MaskRcnnHeads rounded(c);
+  auto a = rounded->anchors(levels);
+  CHECK(a[0].equal(torch::tensor({-23.f, -11.f, 23.f, 11.f})));
+  c.round_anchors = false;
+  det::MaskRcnnHeads exact(c);
+  auto b = exact->anchors(levels);
+  CHECK(b[0][2].item<float>() == doctest::Approx(22.6274).epsilon(1e-5));
+  CHECK(b[0][3].item<float>() == doctest::Approx(11.3137).epsilon(1e-5));
+  // The next cell of level 0 is shifted by the stride (4 px for a 64-px image over 16 cells).
+  CHECK(b[3][0].item<float>() == doctest::Approx(4 - 22.6274).epsilon(1e-5));
+}
+
+TEST_CASE("detections are clipped to each image's own size inside a padded batch") {
+  det::MaskRcnnConfig c;
+  c.channels = 8, c.representation = 16, c.mask_channels = 8, c.num_classes = 3, c.masks = false;
+  c.anchor_sizes = {32, 64, 128, 256, 512};
+  c.box_score_thresh = 0.0;
+  torch::manual_seed(0);
+  det::MaskRcnnHeads heads(c);
+  heads->eval();
+  std::vector<torch::Tensor> levels;
+  for (int64_t s : {32, 16, 8, 4, 2}) levels.push_back(torch::randn({2, 8, s, s}));  // a padded 128×128 batch
+  torch::NoGradGuard g;
+  auto padded = heads->detect(levels);
+  auto sizes = torch::tensor({int64_t(128), int64_t(128), int64_t(64), int64_t(96)}).view({2, 2});
+  auto own = heads->detect(levels, nullptr, sizes);
+  REQUIRE(own.boxes[1].size(0) > 0);
+  // Without the sizes the second image's boxes reach into the padding; with them, never.
+  CHECK(padded.boxes[1].select(1, 2).max().item<float>() > 96);
+  CHECK(own.boxes[1].select(1, 2).max().item<float>() <= 96);
+  CHECK(own.boxes[1].select(1, 3).max().item<float>() <= 64);
+  CHECK(own.proposals[1].select(1, 3).max().item<float>() <= 64);
+  CHECK(own.boxes[0].equal(padded.boxes[0]));
 }

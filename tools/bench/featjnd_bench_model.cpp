@@ -75,6 +75,16 @@ double seconds_per_iter(const torch::Device& d, int warmup, int iters, F&& f) {
   return std::chrono::duration<double>(Clock::now() - t0).count() / iters;
 }
 
+// Module::to(dtype) would also turn integer buffers (Swin's relative position index) into floats.
+void cast_floating(torch::nn::Module& m, torch::Device device, torch::ScalarType dtype) {
+  m.to(device);
+  torch::NoGradGuard g;
+  for (auto& p : m.parameters())
+    if (p.is_floating_point()) p.set_data(p.to(dtype));
+  for (auto& b : m.buffers())
+    if (b.is_floating_point()) b.set_data(b.to(dtype));
+}
+
 void run_model_bench(const PluginRegistry& reg, const ModelBenchOptions& o) {
   torch::Device device(o.device);
   BenchContext ctx(device);
@@ -84,7 +94,7 @@ void run_model_bench(const PluginRegistry& reg, const ModelBenchOptions& o) {
   task->attach(*backbone, ctx);
   auto dtype = o.bf16 ? torch::kBFloat16 : torch::kFloat32;
   for (auto* m : {&backbone->module(), &task->head_module()}) {
-    m->to(device, dtype);
+    cast_floating(*m, device, dtype);
     m->eval();
     for (auto& p : m->parameters()) p.set_requires_grad(false);
   }
@@ -109,7 +119,7 @@ void run_model_bench(const PluginRegistry& reg, const ModelBenchOptions& o) {
   ec.width = o.est_width;
   ec.blocks = o.est_blocks;
   plugins::Estimator est(ec);
-  est->to(device, dtype);
+  cast_floating(*est, device, dtype);
   est->train();
   torch::optim::Adam opt(est->parameters(), torch::optim::AdamOptions(1e-4));
   double step = seconds_per_iter(device, o.warmup, o.iters, [&] {

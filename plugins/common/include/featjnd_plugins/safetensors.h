@@ -18,10 +18,15 @@ class SafeTensors {
  public:
   static SafeTensors read(const std::string& path);
   static SafeTensors parse(std::vector<char> bytes, const std::string& name);
+  // Names, shapes and metadata only (a checkpoint's number of classes, say): get() throws.
+  static SafeTensors read_header(const std::string& path);
 
   std::vector<std::string> keys() const;
   bool has(const std::string& key) const { return entries_.count(key) != 0; }
+  std::vector<int64_t> shape(const std::string& key) const;
   torch::Tensor get(const std::string& key) const;  // a copy, in the stored dtype
+  // The header's __metadata__ (string to string, as the format defines it).
+  const std::map<std::string, std::string>& metadata() const { return metadata_; }
 
  private:
   struct Entry {
@@ -29,10 +34,15 @@ class SafeTensors {
     std::vector<int64_t> shape;
     size_t begin, end;  // within the data section
   };
+  static uint64_t header_length(const std::vector<char>& bytes, uint64_t file_size, const std::string& name);
+  void index(const std::vector<char>& bytes, uint64_t data_len);
+
   std::string name_;
   std::vector<char> bytes_;
+  bool has_data_ = false;
   size_t data_start_ = 0;
   std::map<std::string, Entry> entries_;
+  std::map<std::string, std::string> metadata_;
 };
 
 struct LoadReport {
