@@ -20,25 +20,30 @@ const TaskTable kTasks[] = {{"classification", "top1", nullptr},
 // One task's block: the groups fitted with the task's own discrepancy when the database holds
 // fits with different ones (else every group), one column each.
 std::optional<Table2Block> block_of(const std::vector<Evaluation>& evals, const TaskTable& t) {
-  std::vector<Evaluation> subset;
-  for (auto& e : evals)
-    if (e.metrics.count(t.metric)) subset.push_back(e);
-  const auto a = analyse(subset, t.metric);
+  const auto a = analyse(evals, t.metric);
+  // The task's discrepancy parameter, when it varies (whatever the task component is named).
+  auto discrepancy_of = [](const Group& g) -> std::optional<std::string> {
+    for (auto& [k, v] : g.setting)
+      if (k.size() > 12 && k.compare(k.size() - 12, 12, ".discrepancy") == 0 && v.is_string()) return v.get<std::string>();
+    return std::nullopt;
+  };
   bool by_discrepancy = false;
-  for (auto& g : a.groups) by_discrepancy = by_discrepancy || g.setting.count("task.discrepancy");
+  for (auto& g : a.groups) by_discrepancy = by_discrepancy || discrepancy_of(g).has_value();
   Table2Block b{t.task, t.metric, {}, {}, {}};
   std::vector<Quantization> columns;
   std::vector<const Group*> shown;
   for (auto& g : a.groups) {
-    if (t.discrepancy && by_discrepancy && g.setting.count("task.discrepancy") &&
-        g.setting.at("task.discrepancy") != t.discrepancy)
-      continue;
+    if (t.discrepancy && by_discrepancy && discrepancy_of(g) && *discrepancy_of(g) != t.discrepancy) continue;
     auto qs = quantization(g, t.metric);
     if (qs.empty()) continue;
     shown.push_back(&g);
     columns.push_back(qs.front());  // the quantizers' default parameters come first ("" suffix)
   }
-  b.columns = labels_of(shown, {"task.discrepancy"});  // the block says which D
+  std::set<std::string> without;  // the block says which D
+  for (auto* g : shown)
+    for (auto& [k, v] : g->setting)
+      if (discrepancy_of(*g) && k.size() > 12 && k.compare(k.size() - 12, 12, ".discrepancy") == 0) without.insert(k);
+  b.columns = labels_of(shown, without);
   if (columns.empty()) return std::nullopt;
   std::set<double> budgets;
   for (auto& q : columns)

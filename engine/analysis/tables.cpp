@@ -189,6 +189,9 @@ const Curve* Group::curve(const std::string& label) const {
 
 Analysis analyse(std::vector<Evaluation> all, const std::string& metric) {
   Analysis a;
+  // Only the evaluations that measured the metric: a spec's classifier chain has no bbox AP.
+  all.erase(std::remove_if(all.begin(), all.end(), [&](const Evaluation& e) { return !e.metrics.count(metric); }),
+            all.end());
   a.evals = std::make_shared<const std::vector<Evaluation>>(std::move(all));
   const auto& evals = *a.evals;
   a.metric = metric;
@@ -196,23 +199,23 @@ Analysis analyse(std::vector<Evaluation> all, const std::string& metric) {
   a.varying.assign(varying.begin(), varying.end());
   const auto method_keys = varying_method_keys(evals);
   // Settings come from the fitted runs; runs that match none of them (no fit at all, or another
-  // network) form settings of their own.
-  std::vector<Setting> anchors;
-  auto add_anchor = [&](const Setting& s) {
-    if (std::find(anchors.begin(), anchors.end(), s) == anchors.end()) anchors.push_back(s);
-  };
-  for (auto& e : evals)
-    if (e.fitted) add_anchor(key_of(e, varying));
+  // network) form settings of their own. A run joins settings of its own backbone only.
+  using Anchor = std::pair<std::string, Setting>;  // backbone component, setting
+  std::vector<Anchor> anchors;
+  auto joins = [&](const Evaluation& e, const Anchor& x) { return e.backbone == x.first && agrees(key_of(e, varying), x.second); };
   for (auto& e : evals) {
-    auto k = key_of(e, varying);
-    if (std::none_of(anchors.begin(), anchors.end(), [&](const Setting& s) { return agrees(k, s); })) add_anchor(k);
+    Anchor x{e.backbone, key_of(e, varying)};
+    if (e.fitted && std::find(anchors.begin(), anchors.end(), x) == anchors.end()) anchors.push_back(x);
   }
+  for (auto& e : evals)
+    if (std::none_of(anchors.begin(), anchors.end(), [&](const Anchor& x) { return joins(e, x); }))
+      anchors.push_back({e.backbone, key_of(e, varying)});
   std::sort(anchors.begin(), anchors.end());
-  for (auto& s : anchors) {
+  for (auto& x : anchors) {
     std::vector<const Evaluation*> members;
     for (auto& e : evals)
-      if (agrees(key_of(e, varying), s)) members.push_back(&e);
-    a.groups.push_back(make_group(s, members, metric, method_keys));
+      if (joins(e, x)) members.push_back(&e);
+    a.groups.push_back(make_group(x.second, members, metric, method_keys));
   }
   std::vector<const Group*> groups;
   for (auto& g : a.groups) groups.push_back(&g);

@@ -35,6 +35,26 @@ for section in "against Gaussian noise at matched NRMSE" "Calibration: drop from
                "Token-wise quantization" "split=layer3" "split=layer4"; do
   grep -qF "$section" "$TMP/report.txt" || { cat "$TMP/report.txt"; fail "report lacks: $section"; }
 done
+# Table 2 from the same runs, in every format; the LaTeX compiles as a table.
+"$ENGINE" report "$DB" --table2 >"$TMP/t2.txt" || fail "report --table2 failed"
+for row in "FeatJND-based" "Random" "Δ" "Uniform" "resnet18 split=layer3"; do
+  grep -qF "$row" "$TMP/t2.txt" || { cat "$TMP/t2.txt"; fail "Table 2 lacks: $row"; }
+done
+"$ENGINE" report "$DB" --table2 --format json | /usr/bin/python3 -c "
+import json, sys
+t = json.load(sys.stdin)['table2']
+assert [b['task'] for b in t] == ['classification'], t
+assert len(t[0]['columns']) == 2 and len(t[0]['rows']) == 2, t[0]['columns']
+assert all(c['random']['n'] == 2 for r in t[0]['rows'] for c in r['cells'])" || fail "Table 2 JSON"
+[[ $("$ENGINE" report "$DB" --table2 --format csv | wc -l) -eq $((1 + 2 * 2 * 4)) ]] || fail "Table 2 CSV rows"
+"$ENGINE" report "$DB" --table2 --format md | grep -q "^| 0.8 | FeatJND-based |" || fail "Table 2 markdown"
+{ echo '\documentclass{article}\begin{document}'; "$ENGINE" report "$DB" --table2 --format latex; echo '\end{document}'; } >"$TMP/t2.tex"
+(cd "$TMP" && pdflatex -interaction=nonstopmode -halt-on-error t2.tex >"$TMP/latex.log" 2>&1) || { tail -20 "$TMP/latex.log"; fail "the LaTeX Table 2 does not compile"; }
+"$ENGINE" report "$DB" --format json | /usr/bin/python3 -c "
+import json, sys
+a = json.load(sys.stdin)
+assert a['metric'] == 'top1' and len(a['groups']) == 2, a['varying']
+assert all(g['quantization'] and g['matched_nrmse'] for g in a['groups'])" || fail "report JSON"
 /usr/bin/python3 "$SOURCE_DIR/tools/plot_figures.py" "$DB" "$TMP/figures" >/dev/null
 for fig in fig4 fig8 fig10 fig12 fig13; do
   for split in layer3 layer4; do

@@ -22,23 +22,39 @@ for split in ("val2017", "train2017"):
 PY
 /usr/bin/python3 "$SOURCE_DIR/tools/export_weights.py" --model maskrcnn_resnet50_fpn --weights random --out weights/maskrcnn_r50.safetensors >/dev/null ||
   fail "cannot export Mask R-CNN weights"
+# Batches of one image: the two images have different sizes, so the FPN levels differ from batch to
+# batch — what FeatJND's fit, its mean-map control and the quantizers meet on COCO.
 cat >coco.json <<'JSON'
 {"name": "coco_tiny", "seed": 0, "devices": ["cpu"],
  "components": {
    "backbone": {"plugin": "resnet", "params": {"arch": "resnet50", "neck": "fpn", "weights": "weights/maskrcnn_r50.safetensors"}},
-   "task": {"plugin": "detection", "params": {"dataset": "coco", "root": "data/coco", "channels": 3, "batch_size": 2,
+   "task": {"plugin": "detection", "params": {"dataset": "coco", "root": "data/coco", "channels": 3, "batch_size": 1,
             "eval_samples": 2, "train_samples": 2, "box_score_thresh": 0.0}},
+   "featjnd": {"plugin": "featjnd", "params": {"fit_samples": 2, "width": 8, "blocks": 0, "lr": 0.001, "calibration_samples": 2}},
+   "quant-featjnd": {"plugin": "quant-featjnd", "params": {"sigma_q": 1.0}},
+   "quant-random": {"plugin": "quant-random", "params": {"sigma_q": 1.0}},
+   "quant-uniform": {"plugin": "quant-uniform", "params": {"sigma_q": 1.0}},
    "gaussian": {"plugin": "gaussian"}},
  "stages": [{"name": "prepare", "type": "prepare", "backbone": "backbone", "task": "task"},
+            {"name": "fit", "type": "fit", "after": "prepare", "distortion": "featjnd"},
+            {"name": "eval-featjnd", "type": "evaluate", "after": "fit", "distortion": "featjnd"},
+            {"name": "eval-quant-featjnd", "type": "evaluate", "after": "fit", "distortion": "quant-featjnd"},
+            {"name": "eval-quant-random", "type": "evaluate", "after": "fit", "distortion": "quant-random"},
+            {"name": "eval-quant-uniform", "type": "evaluate", "after": "prepare", "distortion": "quant-uniform"},
             {"name": "eval-gaussian", "type": "evaluate", "after": "prepare", "distortion": "gaussian"}],
- "sweep": {"gaussian": {"sigma": [0.5]}}}
+ "sweep": {"gaussian": {"sigma": [0.5]}, "featjnd": {"mode": ["adaptive", "mean"]}}}
 JSON
 "$ENGINE" run coco.json --db "$TMP/coco.db" >"$TMP/run.log" 2>&1 || { tail -20 "$TMP/run.log"; fail "the COCO spec did not run"; }
-[[ $(sql "$TMP/coco.db" "SELECT count(*) FROM runs WHERE status='finished'") -eq 2 ]] || fail "expected 2 finished runs"
-n=$(sql "$TMP/coco.db" "SELECT value FROM metrics WHERE key='clean.detections_per_image'")
+[[ $(sql "$TMP/coco.db" "SELECT count(*) FROM runs WHERE status='finished'") -eq 8 ]] || fail "expected 8 finished runs"
+n=$(sql "$TMP/coco.db" "SELECT value FROM metrics m JOIN runs r ON r.id=m.run_id WHERE r.stage='eval-gaussian' AND key='clean.detections_per_image'")
 [[ ${n%.*} -eq 100 ]] || fail "expected 100 detections per image at score threshold 0, got $n"
 for key in clean.bbox.AP clean.segm.AP bbox.AP segm.AP; do
-  v=$(sql "$TMP/coco.db" "SELECT value FROM metrics WHERE key='$key'")
+  v=$(sql "$TMP/coco.db" "SELECT value FROM metrics m JOIN runs r ON r.id=m.run_id WHERE r.stage='eval-gaussian' AND key='$key'")
   [[ -n $v ]] || fail "no $key"
+done
+# Every quantizer ran on both image sizes, with no token left at full precision.
+for stage in eval-quant-featjnd eval-quant-random eval-quant-uniform; do
+  v=$(sql "$TMP/coco.db" "SELECT value FROM metrics m JOIN runs r ON r.id=m.run_id WHERE r.stage='$stage' AND key='quant.unquantized_share'")
+  [[ $v == 0 || $v == 0.0 ]] || fail "$stage: unquantized share '$v'"
 done
 echo "detection on COCO: ok"

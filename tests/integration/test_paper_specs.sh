@@ -22,7 +22,7 @@ done
 out=$("$ENGINE" run "$SOURCE_DIR/experiments/table2.json" --dry-run) || fail "table2 does not validate"
 contains "$out" "experiment table2: 562 runs (11 prepare, 16 fit, 535 evaluate)"
 contains "$out" "quant-random-det.seed=4"
-contains "$out" "coco.discrepancy=segm"
+contains "$out" "det-task.discrepancy=segm"
 expect_error "does not exist" "$ENGINE" run "$SOURCE_DIR/experiments/table2.json" --devices cpu
 grep -qF "weights/swin_t.safetensors" "$TMP/err" || { cat "$TMP/err"; fail "table2: the error does not name the first missing file"; }
 [[ ! -e results ]] || fail "table2 wrote results although its inputs are missing"
@@ -30,10 +30,10 @@ out=$("$ENGINE" run "$SOURCE_DIR/experiments/fig11_quant_detection.json" --dry-r
 contains "$out" "340 runs (5 prepare, 10 fit, 325 evaluate)"
 # --set points a spec at a user's files without editing it; the override is checked like the file.
 expect_error "does not exist" "$ENGINE" run "$SOURCE_DIR/experiments/table2.json" --devices cpu \
-  --set components.imagenet.params.root=/nonexistent/imagenet --set /cases/classifier/0/cls-backbone/params/weights=/nonexistent/w.safetensors
+  --set components.cls-task.params.root=/nonexistent/imagenet --set /cases/classifier/0/cls-backbone/params/weights=/nonexistent/w.safetensors
 grep -qF "/nonexistent/w.safetensors" "$TMP/err" || { cat "$TMP/err"; fail "--set did not reach the case"; }
-expect_error "is not" "$ENGINE" run "$SOURCE_DIR/experiments/table2.json" --dry-run --set components.coco.params.batch_size=0
-grep -qF "(set by --set components.coco.params.batch_size)" "$TMP/err" || { cat "$TMP/err"; fail "the override's error does not say it came from --set"; }
+expect_error "is not" "$ENGINE" run "$SOURCE_DIR/experiments/table2.json" --dry-run --set components.det-task.params.batch_size=0
+grep -qF "(set by --set components.det-task.params.batch_size)" "$TMP/err" || { cat "$TMP/err"; fail "the override's error does not say it came from --set"; }
 out=$("$ENGINE" run "$SOURCE_DIR/experiments/quickstart_detection.json" --dry-run)
 contains "$out" "1 prepare, 1 fit"
 out=$("$ENGINE" run "$SOURCE_DIR/experiments/quickstart.json" --dry-run)

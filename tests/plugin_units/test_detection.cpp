@@ -7,6 +7,14 @@
 #include <fmt/format.h>
 #include <torch/torch.h>
 
+#include <turbojpeg.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+
+#include "coco_source.h"
 #include "featjnd_plugins/safetensors.h"
 #include "mask_rcnn.h"
 #include "scenes.h"
@@ -16,6 +24,7 @@
 
 using namespace featjnd;
 namespace det = featjnd::detection;
+namespace fs = std::filesystem;
 using test::rel_diff;
 const auto rel = rel_diff;
 
@@ -266,4 +275,103 @@ TEST_CASE("detections are clipped to each image's own size inside a padded batch
   CHECK(own.boxes[1].select(1, 3).max().item<float>() <= 64);
   CHECK(own.proposals[1].select(1, 3).max().item<float>() <= 64);
   CHECK(own.boxes[0].equal(padded.boxes[0]));
+}
+
+namespace {
+
+// A COCO folder of `n` small JPEGs (written with libjpeg-turbo) and its annotation files.
+fs::path write_coco(const fs::path& root, int n) {
+  fs::create_directories(root / "annotations");
+  nlohmann::json images = nlohmann::json::array();
+  std::vector<unsigned char> pixels(24 * 32 * 3, 128);
+  for (const char* split : {"train2017", "val2017"}) {
+    fs::create_directories(root / split);
+    for (int i = 1; i <= n; ++i) {
+      tjhandle h = tjInitCompress();
+      unsigned char* jpeg = nullptr;
+      unsigned long size = 0;
+      REQUIRE(tjCompress2(h, pixels.data(), 32, 0, 24, TJPF_RGB, &jpeg, &size, TJSAMP_444, 90, 0) == 0);
+      std::ofstream(root / split / fmt::format("{:012d}.jpg", i), std::ios::binary)
+          .write(reinterpret_cast<const char*>(jpeg), static_cast<std::streamsize>(size));
+      tjFree(jpeg);
+      tjDestroy(h);
+      if (std::string(split) == "train2017")
+        images.push_back({{"id", i}, {"height", 24}, {"width", 32}, {"file_name", fmt::format("{:012d}.jpg", i)}});
+    }
+  }
+  nlohmann::json ds = {{"images", images}, {"annotations", nlohmann::json::array()},
+                       {"categories", {{{"id", 1}, {"name", "thing"}}}}};
+  std::ofstream(root / "annotations" / "instances_train2017.json") << ds.dump();
+  std::ofstream(root / "annotations" / "instances_val2017.json") << ds.dump();
+  return root;
+}
+
+std::vector<int64_t> ids_in_order(DataSource& s, uint64_t seed) {
+  s.reset(seed);
+  std::vector<int64_t> ids;
+  while (auto b = s.next())
+    for (auto& inst : b->instances) ids.push_back(inst.at("image_id")[0].item<int64_t>());
+  return ids;
+}
+
+}  // namespace
+
+TEST_CASE("COCO: a training pass visits the images in an order drawn from the epoch seed; evaluation by id") {
+  test::TestContext ctx;
+  auto root = write_coco(fs::temp_directory_path() / fmt::format("featjnd-coco-{}", getpid()), 8);
+  det::CocoOptions o;
+  o.root = root.string();
+  o.batch_size = 3;
+  o.min_size = 24, o.max_size = 32;
+  auto train = det::make_coco_source(o, Split::train);
+  auto a = ids_in_order(*train, 1), b = ids_in_order(*train, 2), again = ids_in_order(*train, 1);
+  CHECK(a == again);
+  CHECK(a != b);
+  auto sorted = a;
+  std::sort(sorted.begin(), sorted.end());
+  CHECK(sorted == std::vector<int64_t>{1, 2, 3, 4, 5, 6, 7, 8});
+  auto eval = det::make_coco_source(o, Split::eval);
+  CHECK(ids_in_order(*eval, 1) == sorted);
+  CHECK(ids_in_order(*eval, 2) == sorted);
+  // A padded batch says how large each image is (here all alike).
+  eval->reset(0);
+  auto batch = eval->next();
+  REQUIRE(batch);
+  CHECK(batch->targets.at("image_sizes").sizes() == torch::IntArrayRef({3, 2}));
+  fs::remove_all(root);
+}
+
+TEST_CASE("the number of classes comes from the checkpoint; a different num_classes is refused naming both") {
+  test::TestContext ctx;
+  const auto dir = fs::temp_directory_path() / fmt::format("featjnd-classes-{}", getpid());
+  fs::create_directories(dir);
+  // A Mask R-CNN checkpoint whose classifier has 5 rows (4 classes + background).
+  auto bb = test::make<Backbone>("backbone", "resnet", {{"arch", "resnet18"}, {"width", 8}, {"in_channels", 1},
+                                                        {"neck", "fpn"}, {"fpn_channels", 16}});
+  const nlohmann::json small = {{"train_samples", 4}, {"eval_samples", 2}, {"batch_size", 2}, {"representation", 16},
+                                {"mask_channels", 8}};
+  auto with = [&](nlohmann::json extra) {
+    auto p = small;
+    p.update(extra);
+    return p;
+  };
+  auto task = test::make<Task>("task", "detection", with({{"num_classes", 5}}));
+  task->attach(*bb, ctx);
+  std::map<std::string, torch::Tensor> state;
+  for (auto& p : bb->module().named_parameters()) state[p.key()] = p.value();
+  for (auto& p : bb->module().named_buffers()) state[p.key()] = p.value();
+  for (auto& p : task->head_module().named_parameters()) state[p.key()] = p.value();
+  const auto weights = (dir / "mrcnn.safetensors").string();
+  plugins::write_safetensors(weights, state);
+  auto with_weights = [&](nlohmann::json extra) {
+    auto b = test::make<Backbone>("backbone", "resnet", {{"arch", "resnet18"}, {"width", 8}, {"in_channels", 1},
+                                                         {"neck", "fpn"}, {"fpn_channels", 16}, {"weights", weights}});
+    auto t = test::make<Task>("task", "detection", with(extra));
+    t->attach(*b, ctx);
+    return t->head_module().named_parameters()["roi_heads.box_predictor.cls_score.weight"].size(0);
+  };
+  CHECK(with_weights(nlohmann::json::object()) == 5);
+  const auto expected = "num_classes is 91 but " + weights + " has 5 rows in roi_heads.box_predictor.cls_score.weight";
+  CHECK_THROWS_WITH(with_weights({{"num_classes", 91}}), doctest::Contains(expected.c_str()));
+  fs::remove_all(dir);
 }
