@@ -22,6 +22,8 @@ split point are written beside it:
                            (tests/fixtures/pvt_v2); pvt_v2_fpn_reference: its five levels
   RoIAlign                 roi_align_reference.safetensors: torchvision.ops.roi_align, aligned
                            false/true x sampling 2/adaptive, on 40 RoIs of every kind
+  Integrated Gradients     ig_model.safetensors, ig_reference.safetensors: Captum's definitions written
+                           with torch autograd, every integration method, two baselines
 
 The FPN reference is torchvision.ops.FeaturePyramidNetwork with LastLevelMaxPool; mmdetection's FPN
 (num_outs 5, no extra convs) is the same computation, so only the key names are translated.
@@ -271,6 +273,51 @@ def roi_align_cases(out):
     write_safetensors(os.path.join(out, "roi_align_reference.safetensors"), ref)
 
 
+def integrated_gradients(f, x, baseline, method, n):
+    """Integrated Gradients as Captum defines it, one path point at a time with torch autograd."""
+    if method == "gausslegendre":
+        t, w = np.polynomial.legendre.leggauss(n)
+        alphas, weights = 0.5 * (1 + t), 0.5 * w
+    else:
+        weights = [1.0 / n] * n
+        alphas = {"riemann_left": [i / n for i in range(n)], "riemann_right": [(i + 1) / n for i in range(n)],
+                  "riemann_middle": [(i + 0.5) / n for i in range(n)],
+                  "riemann_trapezoid": list(np.linspace(0, 1, n))}[method]
+        if method == "riemann_trapezoid":
+            weights[0] /= 2
+            weights[-1] /= 2
+    total = torch.zeros_like(x)
+    for a, w in zip(alphas, weights):
+        point = (baseline + float(a) * (x - baseline)).requires_grad_(True)
+        grad, = torch.autograd.grad(f(point).sum(), point)
+        total += float(w) * grad
+    attr = total * (x - baseline)
+    with torch.no_grad():
+        delta = attr.flatten(1).sum(1) - (f(x) - f(baseline))
+    return attr, delta
+
+
+def ig_cases(out):
+    """Integrated Gradients of a small CNN's class-1 logit (tanh, so that the gradients are smooth),
+    for each integration method, with a zero and a constant baseline."""
+    torch.manual_seed(8)
+    model = torch.nn.ModuleDict({"conv1": torch.nn.Conv2d(1, 4, 3, padding=1),
+                                 "conv2": torch.nn.Conv2d(4, 4, 3, padding=1), "fc": torch.nn.Linear(4, 3)})
+
+    def f(x):
+        h = torch.tanh(model["conv2"](torch.tanh(model["conv1"](x))))
+        return model["fc"](h.mean((2, 3)))[:, 1]
+
+    x = torch.randn(2, 1, 8, 8)
+    ref = {"input": x}
+    for method in ("gausslegendre", "riemann_left", "riemann_right", "riemann_middle", "riemann_trapezoid"):
+        ref[f"attr.{method}"], ref[f"delta.{method}"] = integrated_gradients(f, x, torch.zeros_like(x), method, 20)
+    ref["attr.baseline_half"], ref["delta.baseline_half"] = integrated_gradients(
+        f, x, torch.full_like(x, 0.5), "gausslegendre", 20)
+    write_safetensors(os.path.join(out, "ig_model.safetensors"), model.state_dict())
+    write_safetensors(os.path.join(out, "ig_reference.safetensors"), {k: v.detach() for k, v in ref.items()})
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("out")
@@ -285,6 +332,7 @@ def main():
     maskrcnn(args.out)
     pvt_v2_fpn(args.out, args.pvt_fixture)
     roi_align_cases(args.out)
+    ig_cases(args.out)
     print(f"torchvision {torchvision.__version__} references written to {args.out}")
 
 

@@ -93,7 +93,7 @@ void print_plan(const Spec& spec, const Plan& plan, const std::vector<size_t>& s
   std::map<std::string, int> per_type;
   for (size_t i : selected) per_type[plan.runs[i].type]++;
   std::string counts;
-  for (auto& t : {"prepare", "fit", "evaluate"})
+  for (auto& t : {"prepare", "fit", "evaluate", "inspect"})
     if (per_type.count(t)) counts += fmt::format("{}{} {}", counts.empty() ? "" : ", ", per_type[t], t);
   std::printf("experiment %s: %zu runs (%s)%s -> %s\n", spec.name.c_str(), selected.size(), counts.c_str(),
               shard.empty() ? "" : (" in shard " + shard).c_str(), db.c_str());

@@ -12,6 +12,7 @@
 namespace featjnd {
 namespace {
 
+// An inspection depends on what an evaluation depends on.
 uint32_t stage_bit(const std::string& type) {
   if (type == "prepare") return FEATJND_STAGE_PREPARE;
   if (type == "fit") return FEATJND_STAGE_FIT;
@@ -165,9 +166,10 @@ PlannedRun plan_run(const Spec& spec, const PluginRegistry& plugins, FileHasher&
   if (!st.task.empty()) roles["task"] = st.task;
   if (!st.distortion.empty()) roles["distortion"] = st.distortion;
   else roles.erase("distortion");
-  r.hash = sha256_hex(nlohmann::json{{"stage", st.name}, {"type", st.type}, {"seed", seed},
-                                     {"components", hashed}, {"inputs", input_hashes}}
-                          .dump());
+  nlohmann::json identity = {{"stage", st.name}, {"type", st.type}, {"seed", seed},
+                             {"components", hashed}, {"inputs", input_hashes}};
+  if (!st.params.empty()) identity["stage_params"] = st.params;
+  r.hash = sha256_hex(identity.dump());
   r.root = up ? plan.runs[r.deps[0]].root : r.index;
   r.network_key = sha256_hex((up ? plan.runs[r.root].hash : r.hash) + network[roles["backbone"].get<std::string>()].dump() +
                              network[roles["task"].get<std::string>()].dump());
@@ -178,6 +180,7 @@ PlannedRun plan_run(const Spec& spec, const PluginRegistry& plugins, FileHasher&
   // groups by; a parameter of another stage does not set this run apart).
   r.config = {{"stage", st.name}, {"type", st.type}, {"seed", seed}, {"roles", roles},
               {"components", components}, {"hashed", hashed}, {"inputs", input_hashes}};
+  if (!st.params.empty()) r.config["stage_params"] = st.params;
   return r;
 }
 

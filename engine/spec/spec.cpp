@@ -191,9 +191,41 @@ void parse_header(const nlohmann::json& doc, Checker& ck, Spec& spec) {
 
 using RoleMap = std::map<std::string, std::pair<std::string, std::string>>;  // component -> kind, pointer
 
+// An inspect stage's "params": known keys, each of the right type and range; defaults filled in.
+nlohmann::json check_inspect_params(const nlohmann::json& given, const std::string& ptr, Checker& ck) {
+  auto out = inspect_param_defaults();
+  if (!ck.expect_type(given, ptr, vt::object, "an object of inspect parameters")) return out;
+  std::set<std::string> known;
+  for (auto it = out.begin(); it != out.end(); ++it) known.insert(it.key());
+  ck.expect_keys(given, ptr, known);
+  static const std::map<std::string, std::pair<double, double>> ranges = {
+      {"images", {1, 1e4}}, {"ig_steps", {1, 1e4}}, {"internal_batch_size", {0, 1e6}}, {"topk", {1e-6, 1}},
+      {"baseline", {-1e6, 1e6}}};
+  for (auto it = given.begin(); it != given.end(); ++it) {
+    if (!known.count(it.key())) continue;
+    const auto p = ptr + "/" + json_pointer_escape(it.key());
+    const auto& dflt = out[it.key()];
+    const auto& v = it.value();
+    if (dflt.is_boolean() && !v.is_boolean()) ck.add(p, fmt::format("{} is not a boolean", show(v)));
+    else if (dflt.is_string() && it.key() == "ig_method" &&
+             (!v.is_string() || !std::set<std::string>{"gausslegendre", "riemann_left", "riemann_right", "riemann_middle",
+                                                       "riemann_trapezoid"}
+                                     .count(v.get<std::string>())))
+      ck.add(p, fmt::format("{} is not one of gausslegendre, riemann_left, riemann_right, riemann_middle, "
+                            "riemann_trapezoid", show(v)));
+    else if (dflt.is_number() && (!v.is_number() || (dflt.is_number_integer() && !v.is_number_integer()) ||
+                                  v.get<double>() < ranges.at(it.key()).first || v.get<double>() > ranges.at(it.key()).second))
+      ck.add(p, fmt::format("{} is not {} in [{}, {}]", show(v), dflt.is_number_integer() ? "an integer" : "a number",
+                            ranges.at(it.key()).first, ranges.at(it.key()).second));
+    else
+      out[it.key()] = v;
+  }
+  return out;
+}
+
 // One stage object: its fields and the rules of its type.
 StageSpec parse_stage(const nlohmann::json& s, const std::string& ptr, Checker& ck) {
-  ck.expect_keys(s, ptr, {"name", "type", "after", "backbone", "task", "distortion"});
+  ck.expect_keys(s, ptr, {"name", "type", "after", "backbone", "task", "distortion", "params"});
   StageSpec st;
   auto str = [&](const char* key, std::string& out) {
     auto f = s.find(key);
@@ -203,10 +235,13 @@ StageSpec parse_stage(const nlohmann::json& s, const std::string& ptr, Checker& 
   };
   if (!str("name", st.name) && !s.contains("name")) ck.add(ptr, "missing key \"name\"");
   if (!str("type", st.type)) {
-    if (!s.contains("type")) ck.add(ptr, "missing key \"type\"; expected prepare, fit or evaluate");
-  } else if (st.type != "prepare" && st.type != "fit" && st.type != "evaluate") {
-    ck.add(ptr + "/type", fmt::format("\"{}\" is not a stage type; expected prepare, fit or evaluate", st.type));
+    if (!s.contains("type")) ck.add(ptr, "missing key \"type\"; expected prepare, fit, evaluate or inspect");
+  } else if (st.type != "prepare" && st.type != "fit" && st.type != "evaluate" && st.type != "inspect") {
+    ck.add(ptr + "/type",
+           fmt::format("\"{}\" is not a stage type; expected prepare, fit, evaluate or inspect", st.type));
   }
+  if (st.type == "inspect") st.params = check_inspect_params(s.value("params", nlohmann::json::object()), ptr + "/params", ck);
+  else if (s.contains("params")) ck.add(ptr + "/params", "only an inspect stage takes params");
   str("after", st.after);
   str("backbone", st.backbone);
   str("task", st.task);
@@ -216,13 +251,14 @@ StageSpec parse_stage(const nlohmann::json& s, const std::string& ptr, Checker& 
     if (st.task.empty()) ck.add(ptr, "a prepare stage needs \"task\"");
     if (!st.after.empty()) ck.add(ptr + "/after", "a prepare stage has no upstream stage");
     if (!st.distortion.empty()) ck.add(ptr + "/distortion", "a prepare stage takes no distortion");
-  } else if (st.type == "fit" || st.type == "evaluate") {
+  } else if (!st.type.empty()) {
     if (st.after.empty())
       ck.add(ptr, fmt::format("a {} stage needs \"after\" (the stage that prepares its task network{})", st.type,
-                              st.type == "evaluate" ? " or fits its distortion" : ""));
+                              st.type == "fit" ? "" : " or fits its distortion"));
     if (!st.backbone.empty() || !st.task.empty())
       ck.add(ptr, "backbone and task come from the upstream stage; remove them here");
-    if (st.type == "fit" && st.distortion.empty()) ck.add(ptr, "a fit stage needs \"distortion\"");
+    if (st.type != "evaluate" && st.distortion.empty())
+      ck.add(ptr, fmt::format("a {} stage needs \"distortion\"", st.type));
   }
   return st;
 }
@@ -236,8 +272,9 @@ void order_stages(Checker& ck, Spec& spec) {
     auto ptr = fmt::format("/stages/{}/after", i);
     if (!up)
       ck.add(ptr, fmt::format("unknown stage \"{}\"; expected the name of another stage", st.after));
-    else if (up->type == "evaluate")
-      ck.add(ptr, fmt::format("stage \"{}\" is an evaluation; expected a prepare or fit stage", st.after));
+    else if (up->type == "evaluate" || up->type == "inspect")
+      ck.add(ptr, fmt::format("stage \"{}\" is an {}; expected a prepare or fit stage", st.after,
+                              up->type == "evaluate" ? "evaluation" : "inspection"));
     else if (st.type == "fit" && up->type != "prepare")
       ck.add(ptr, fmt::format("a fit stage follows a prepare stage; \"{}\" is a {} stage", st.after, up->type));
   }
@@ -474,6 +511,17 @@ void check_targets(Checker& ck, const Spec& spec) {
 }
 
 }  // namespace
+
+nlohmann::json inspect_param_defaults() {
+  return {{"images", 4},          // evaluation images inspected (the first ones)
+          {"ig_steps", 50},       // Integrated Gradients: points on the path (Captum's n_steps)
+          {"ig_method", "gausslegendre"},
+          {"internal_batch_size", 0},  // inputs per forward pass (0: all points of an image at once)
+          {"baseline", 0.0},      // the IG baseline image: this constant (0: Captum's zero baseline)
+          {"attribution", true},  // IG maps; false: tolerance maps only
+          {"gaussian", true},     // also Gaussian noise at the distortion's NRMSE, per image
+          {"topk", 0.1}};         // the share of pixels in the top-k overlap of two maps
+}
 
 Spec parse_spec(const nlohmann::json& doc, const std::string& file, const PluginRegistry& plugins) {
   Checker ck(plugins);

@@ -33,10 +33,15 @@ struct ComponentSpec {
 
 struct StageSpec {
   std::string name;
-  std::string type;   // prepare | fit | evaluate
+  std::string type;   // prepare | fit | evaluate | inspect
   std::string after;  // upstream stage, empty for prepare
   std::string backbone, task, distortion;  // component names (roles)
+  nlohmann::json params = nlohmann::json::object();  // inspect: resolved (defaults filled)
 };
+
+// The parameters of an `inspect` stage (attribution and tolerance maps of a few evaluation
+// images), each with its default; `check_inspect_params` fills them in or names what is wrong.
+nlohmann::json inspect_param_defaults();
 
 // What one sweep axis sets: a parameter of a component, a whole alternative component (param
 // empty), or the global seed (component empty).

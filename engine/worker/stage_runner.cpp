@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 #include <torch/torch.h>
 
+#include "inspect/inspect_stage.h"
 #include "plugin_host/plugin_registry.h"
 #include "store/store.h"
 
@@ -267,6 +268,16 @@ struct StageRunner::Impl {
     }
   }
 
+  // Tolerance and attribution maps of a few evaluation images (engine/inspect).
+  void inspect(const RunRequest& req, WorkerContext& ctx) {
+    auto& n = network(req, ctx);
+    auto dist_holder = make(req.config, "distortion");
+    auto* dist = as<Distortion>(dist_holder.get(), "distortion");
+    torch::manual_seed(ctx.seed());
+    dist->begin_evaluation(*n.backbone, *n.task, ctx);
+    inspect::run_inspection(*n.backbone, *n.task, *dist, ctx, req.config.at("stage_params"));
+  }
+
   void evaluate(const RunRequest& req, WorkerContext& ctx) {
     auto& n = network(req, ctx);
     std::unique_ptr<Component> dist_holder;
@@ -318,6 +329,8 @@ void StageRunner::run(const RunRequest& req, const RunEvents& events) {
     impl_->fit(req, ctx);
   else if (type == "evaluate")
     impl_->evaluate(req, ctx);
+  else if (type == "inspect")
+    impl_->inspect(req, ctx);
   else
     throw std::runtime_error("unknown stage type '" + type + "'");
   ctx.finish();

@@ -96,6 +96,11 @@ class Classification : public Task {
     return t * t * (log_p.exp() * (log_p - log_q)).sum(1).mean();
   }
 
+  torch::Tensor attribution_target(const Features& f, const TensorMap& clean) override {
+    const int64_t predicted = clean.at("logits")[0].argmax().item<int64_t>();
+    return head(f).at("logits").select(1, predicted);
+  }
+
   std::unique_ptr<Evaluator> evaluator() override { return std::make_unique<TopK>(); }
 
  private:

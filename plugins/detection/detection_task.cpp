@@ -340,6 +340,17 @@ class Detection : public Task {
     return d;
   }
 
+  // The top clean detection (detections come sorted by score) scored again on `f` over its box.
+  torch::Tensor attribution_target(const Features& f, const TensorMap& clean) override {
+    const int64_t K = f.batch_size();
+    if (clean.at("det_counts")[0].item<int64_t>() == 0) return f.levels[0].flatten(1).sum(1) * 0;  // nothing detected
+    const auto box = clean.at("boxes")[0].view({1, 4});
+    const int64_t label = clean.at("labels")[0].item<int64_t>();
+    const auto [h, w] = heads_->image_size(f.levels);
+    auto logits = heads_->box_branch(f.levels, std::vector<torch::Tensor>(static_cast<size_t>(K), box), h, w).first;
+    return torch::softmax(logits, 1).select(1, label);
+  }
+
   std::unique_ptr<Evaluator> evaluator() override {
     if (coco_)
       return std::make_unique<CocoFileEvaluator>(det::coco_annotation_path(so_.root, Split::eval), heads_->cfg.masks,

@@ -4,11 +4,12 @@
 source "$(dirname "$0")/lib.sh"
 /usr/bin/python3 "$SOURCE_DIR/tools/make_parity_fixtures.py" "$TMP/parity" --pvt-fixture "$SOURCE_DIR/tests/fixtures/pvt_v2" >/dev/null ||
   fail "cannot write the torchvision references (is python3-torchvision installed? tools/install_deps.sh installs it)"
-FEATJND_PARITY_DIR="$TMP/parity" "$BUILD_DIR/tests/featjnd-plugin-tests" --test-case='*matches torchvision*' --success >"$TMP/out" 2>&1 ||
+FEATJND_PARITY_DIR="$TMP/parity" "$BUILD_DIR/tests/featjnd-plugin-tests" --test-suite=parity --success >"$TMP/out" 2>&1 ||
   { cat "$TMP/out"; fail "a backbone differs from its reference"; }
-grep -Eq "test cases: +7 \\| +7 passed" "$TMP/out" || { cat "$TMP/out"; fail "not every parity test case ran"; }
+grep -Eq "test cases: +8 \\| +8 passed" "$TMP/out" || { cat "$TMP/out"; fail "not every parity test case ran"; }
 n=$(grep -c "SUCCESS: CHECK( rel(" "$TMP/out")
-expected=59  # 50 against torchvision, 5 for the PVTv2 FPN over the timm fixture (tests/fixtures/pvt_v2), 4 RoIAlign
+expected=70  # 50 against torchvision, 5 for the PVTv2 FPN over the timm fixture (tests/fixtures/pvt_v2),
+             # 4 RoIAlign, 11 Integrated Gradients (5 methods x attributions and deltas, a second baseline)
 [[ $n -eq $expected ]] || { cat "$TMP/out"; fail "expected $expected comparisons, saw $n"; }
 grep -q "SUCCESS: CHECK( ours == theirs )" "$TMP/out" || { cat "$TMP/out"; fail "the Swin key sets were not compared"; }
 echo "parity: $n comparisons within 1e-5"

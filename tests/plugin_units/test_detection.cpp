@@ -52,7 +52,7 @@ TEST_CASE("detection ops by hand: IoU, NMS, box coding, RoIAlign") {
   CHECK(out[0][0][0][1].item<float>() == doctest::Approx(4.0));
 }
 
-TEST_CASE("RoIAlign matches torchvision.ops.roi_align: aligned or not, 2 samples per bin or adaptive") {
+TEST_CASE("RoIAlign matches torchvision.ops.roi_align: aligned or not, 2 samples per bin or adaptive" * doctest::test_suite("parity")) {
   const char* dir = test::parity_dir();
   auto ref = plugins::SafeTensors::read(std::string(dir) + "/roi_align_reference.safetensors");
   for (bool aligned : {false, true})
@@ -65,7 +65,7 @@ TEST_CASE("RoIAlign matches torchvision.ops.roi_align: aligned or not, 2 samples
     }
 }
 
-TEST_CASE("Mask R-CNN heads: matches torchvision's maskrcnn_resnet50_fpn: proposals, boxes, scores, labels, masks") {
+TEST_CASE("Mask R-CNN heads: matches torchvision's maskrcnn_resnet50_fpn: proposals, boxes, scores, labels, masks" * doctest::test_suite("parity")) {
   const char* dir = test::parity_dir();
   torch::NoGradGuard g;
   auto file = plugins::SafeTensors::read(std::string(dir) + "/maskrcnn.safetensors");

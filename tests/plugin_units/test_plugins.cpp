@@ -11,6 +11,7 @@
 
 #include "featjnd/components.h"
 #include "featjnd_plugins/estimator.h"
+#include "inspect/integrated_gradients.h"
 #include "featjnd_plugins/safetensors.h"
 #include "plugin_host/plugin_registry.h"
 #include "plugin_test_support.h"
@@ -156,7 +157,7 @@ TEST_CASE("FeatJND: only the estimator trains; its map is clamped; quantization 
 
 // Run by the `parity` test (tests/integration/test_parity.sh), which writes the references with
 // torchvision first; the plain `plugins` test excludes the "matches torchvision" cases.
-TEST_CASE("resnet matches torchvision: every stage, both splits and logits, weights loaded by name") {
+TEST_CASE("resnet matches torchvision: every stage, both splits and logits, weights loaded by name" * doctest::test_suite("parity")) {
   const char* dir = parity_dir();
   for (std::string arch : {"resnet18", "resnet50"}) {
     CAPTURE(arch);
@@ -189,7 +190,7 @@ TEST_CASE("resnet matches torchvision: every stage, both splits and logits, weig
   }
 }
 
-TEST_CASE("swin matches torchvision: features after the final norm and logits; T/S/B key sets") {
+TEST_CASE("swin matches torchvision: features after the final norm and logits; T/S/B key sets" * doctest::test_suite("parity")) {
   const char* dir = parity_dir();
   torch::NoGradGuard g;
   auto b = make<Backbone>("backbone", "swin",
@@ -282,7 +283,7 @@ TEST_CASE("resnet exposes its four stage outputs") {
   CHECK(s.levels[3].sizes() == torch::IntArrayRef({1, 512, 7, 7}));
 }
 
-TEST_CASE("resnet50 + FPN matches torchvision's maskrcnn_resnet50_fpn backbone: five levels") {
+TEST_CASE("resnet50 + FPN matches torchvision's maskrcnn_resnet50_fpn backbone: five levels" * doctest::test_suite("parity")) {
   const char* dir = parity_dir();
   torch::NoGradGuard g;
   auto b = make<Backbone>("backbone", "resnet", {{"arch", "resnet50"}, {"neck", "fpn"}});
@@ -305,7 +306,7 @@ TEST_CASE("resnet50 + FPN matches torchvision's maskrcnn_resnet50_fpn backbone: 
 // mmdetection's arrangement for the transformer backbones (its Swin and PVTv2 Mask R-CNN
 // configs): the reference is torchvision's FeaturePyramidNetwork with the keys translated, which
 // computes what mmdetection's FPN (num_outs 5, no extra convs) computes.
-TEST_CASE("swin + FPN matches torchvision's swin, per-stage norms and FPN: stages and five levels") {
+TEST_CASE("swin + FPN matches torchvision's swin, per-stage norms and FPN: stages and five levels" * doctest::test_suite("parity")) {
   const char* dir = parity_dir();
   torch::NoGradGuard g;
   auto b = make<Backbone>("backbone", "swin",
@@ -333,7 +334,7 @@ TEST_CASE("swin + FPN matches torchvision's swin, per-stage norms and FPN: stage
   CHECK(f.levels[4].sizes() == torch::IntArrayRef({1, 32, 2, 2}));
 }
 
-TEST_CASE("pvt_v2 + FPN matches torchvision's FPN over timm's stage outputs: five levels") {
+TEST_CASE("pvt_v2 + FPN matches torchvision's FPN over timm's stage outputs: five levels" * doctest::test_suite("parity")) {
   const char* dir = parity_dir();
   const std::string fixture = FEATJND_TEST_FIXTURES "/pvt_v2/pvt_v2_tiny.safetensors";
   REQUIRE_MESSAGE(fs::exists(fixture), "the PVTv2 fixture is missing: " << fixture);
@@ -403,4 +404,31 @@ TEST_CASE("m(J) over levels: element-weighted by default, or the mean of level m
   j.levels = {torch::full({1, 1, 4, 4}, 1.0), torch::full({1, 1, 1, 1}, 3.0)};
   CHECK(plugins::mean_abs(j, "elements").item<double>() == doctest::Approx((16 * 1.0 + 3.0) / 17));
   CHECK(plugins::mean_abs(j, "levels").item<double>() == doctest::Approx(2.0));
+}
+
+// The engine's Integrated Gradients (engine/inspect) against Captum's definitions written in Python
+// with torch autograd (tools/make_parity_fixtures.py), on the same small CNN.
+TEST_CASE("Integrated Gradients matches torch autograd (Captum's definitions): every method, two baselines" *
+          doctest::test_suite("parity")) {
+  const std::string dir = parity_dir();
+  auto weights = plugins::SafeTensors::read(dir + "/ig_model.safetensors");
+  auto ref = plugins::SafeTensors::read(dir + "/ig_reference.safetensors");
+  torch::nn::Module model;
+  auto conv1 = model.register_module("conv1", torch::nn::Conv2d(torch::nn::Conv2dOptions(1, 4, 3).padding(1)));
+  auto conv2 = model.register_module("conv2", torch::nn::Conv2d(torch::nn::Conv2dOptions(4, 4, 3).padding(1)));
+  auto fc = model.register_module("fc", torch::nn::Linear(4, 3));
+  plugins::load_state_dict(model, weights, "", true);
+  auto f = [&](const torch::Tensor& x) {
+    return fc->forward(torch::tanh(conv2->forward(torch::tanh(conv1->forward(x)))).mean({2, 3})).select(1, 1);
+  };
+  const auto rel = rel_diff;
+  auto x = ref.get("input");
+  for (std::string method : {"gausslegendre", "riemann_left", "riemann_right", "riemann_middle", "riemann_trapezoid"}) {
+    CAPTURE(method);
+    auto r = inspect::integrated_gradients(f, x, torch::zeros_like(x), {20, method, 8});  // 4 path points per pass
+    CHECK(rel(r.attributions, ref.get("attr." + method)) < 1e-4);
+    CHECK(rel(r.delta, ref.get("delta." + method)) < 1e-4);
+  }
+  auto r = inspect::integrated_gradients(f, x, torch::full_like(x, 0.5), {20, "gausslegendre", 0});
+  CHECK(rel(r.attributions, ref.get("attr.baseline_half")) < 1e-4);
 }

@@ -130,6 +130,15 @@ class Task : public Component {
   }
   // D(h(F), h(F')) of PAPER.md: differentiable with respect to the distorted side.
   virtual torch::Tensor discrepancy(const TensorMap& clean, const TensorMap& distorted) = 0;
+  // What an attribution method explains: one scalar per input, differentiable in `features`,
+  // which hold K versions of one image whose clean outputs are `clean` (a batch of one). A
+  // classifier: the logit of the class predicted on the clean image; a detector: the class score
+  // of its top clean detection, recomputed over that detection's box.
+  virtual torch::Tensor attribution_target(const Features& features, const TensorMap& clean) {
+    (void)features;
+    (void)clean;
+    throw std::runtime_error("this task defines no attribution target");
+  }
   virtual std::unique_ptr<Evaluator> evaluator() = 0;
 };
 
