@@ -122,6 +122,16 @@ Evaluation classify(int64_t id, const RunRow& r, const std::map<int64_t, RunRow>
 
 }  // namespace
 
+std::string network_of(const nlohmann::json& backbone) {
+  const auto plugin = backbone.at("plugin").get<std::string>();
+  const auto& p = backbone.at("params");
+  const auto arch = p.contains("arch") ? text_of(p.at("arch")) : "custom";
+  std::string out = arch == "custom" ? plugin : arch;
+  if (p.contains("split")) out += " split=" + text_of(p.at("split"));
+  if (p.contains("neck") && p.at("neck") != "none") out += " neck=" + text_of(p.at("neck"));
+  return out;
+}
+
 std::vector<Evaluation> load_evaluations(sql::Database& db) {
   auto runs = load_runs(db);
   std::vector<Evaluation> out;

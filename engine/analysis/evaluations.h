@@ -48,6 +48,9 @@ struct Evaluation {
 // named its hashed parameters fall back to every parameter of the run.
 std::vector<Evaluation> load_evaluations(sql::Database& db);
 
+// The backbone in a few words: its architecture (or plugin, for a custom one), split and neck.
+std::string network_of(const nlohmann::json& backbone_component);
+
 // The parameters whose value differs between evaluations (only where a run depends on them).
 std::set<std::string> varying_setting_keys(const std::vector<Evaluation>& evals);
 

@@ -15,5 +15,6 @@ int cmd_bench(const std::vector<std::string>& args);
 int cmd_report(const std::vector<std::string>& args);
 int cmd_worker(const std::vector<std::string>& args);
 int cmd_coco_eval(const std::vector<std::string>& args);
+int cmd_figures(const std::vector<std::string>& args);
 
 }  // namespace featjnd::cli

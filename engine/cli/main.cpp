@@ -34,7 +34,8 @@ Commands:
   status DB      runs per stage and status, failures, invocations
   query DB SQL   run a read-only SQL statement against a results database
   export DB      runs with their parameters and metrics as CSV or JSON
-  report DB      the paper's tables: matched NRMSE, alpha, controls, quantization
+  report DB      the paper's tables (text, JSON, Table 2) or one HTML page (--html FILE)
+  figures DB     the paper's figures as PNG and PDF (tools/plot_figures.py)
   merge OUT DB…  combine shard databases into one
   plugins        list the plugins found on the plugin path
   bench store    measure the results store's metric insert rate
@@ -74,8 +75,9 @@ int main(int argc, char** argv) {
     if (cmd == "report") return cli::cmd_report(rest);
     if (cmd == "worker") return cli::cmd_worker(rest);
     if (cmd == "coco-eval") return cli::cmd_coco_eval(rest);
+    if (cmd == "figures") return cli::cmd_figures(rest);
     throw UserError(fmt::format("unknown command '{}'; expected run, status, query, export, merge, plugins, "
-                                "report, bench, coco-eval (see --help)",
+                                "report, figures, bench, coco-eval (see --help)",
                                 cmd));
   } catch (const SpecError& e) {
     for (auto& p : e.problems()) std::fprintf(stderr, "featjnd-engine: error: %s:%s\n", e.file().c_str(), p.c_str());

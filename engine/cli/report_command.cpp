@@ -7,10 +7,12 @@
 #include <fmt/format.h>
 
 #include "analysis/evaluations.h"
+#include "analysis/inventory.h"
 #include "analysis/table2.h"
 #include "analysis/tables.h"
 #include "cli/cli_util.h"
 #include "cli/commands.h"
+#include "cli/html_report.h"
 #include "core/errors.h"
 #include "store/store.h"
 
@@ -122,20 +124,29 @@ void print_group(const Group& g, const std::string& metric) {
       print_curve(c, K);
 }
 
+void check_metric(const std::vector<Evaluation>& evals, const std::string& key, const std::string& db) {
+  for (auto& e : evals)
+    if (e.metrics.count(key)) return;
+  throw UserError(fmt::format("report: no evaluation in {} has the metric '{}'", db, key));
+}
+
 }  // namespace
 
 int cmd_report(const std::vector<std::string>& args) {
   po::options_description opts("report options");
-  std::string db, key, format;
+  std::string db, key, format, html;
   opts.add_options()("db", po::value(&db)->required(), "results database")(
       "metric", po::value(&key)->default_value(""),
-      "the metric of the tables: top1 (classification), bbox.AP, segm.AP, ... (default: top1, else bbox.AP)")(
+      "the metric of the tables: top1 (classification), bbox.AP, segm.AP, ... (default: top1, else bbox.AP); with "
+      "--format json a comma-separated list")(
       "table2", po::bool_switch(), "print the paper's Table 2 (quantization: FeatJND-based, Random, Δ, Uniform)")(
-      "format", po::value(&format)->default_value("text"), "text or json; with --table2 also md, csv, latex");
+      "format", po::value(&format)->default_value("text"), "text or json; with --table2 also md, csv, latex")(
+      "html", po::value(&html), "write one self-contained HTML page (tables, figures, runs, images) to this file");
   po::positional_options_description pos;
   pos.add("db", 1);
   po::variables_map vm;
-  if (!parse("report", "DB [--metric KEY] [--table2] [--format text|json|md|csv|latex]", args, opts, pos, vm)) return 0;
+  if (!parse("report", "DB [--metric KEY] [--table2] [--format text|json|md|csv|latex] [--html FILE]", args, opts, pos, vm))
+    return 0;
   const bool t2 = vm["table2"].as<bool>();
   const std::set<std::string> formats = t2 ? std::set<std::string>{"text", "json", "md", "csv", "latex"}
                                            : std::set<std::string>{"text", "json"};
@@ -149,21 +160,33 @@ int cmd_report(const std::vector<std::string>& args) {
     std::fputs(render_table2(blocks, format).c_str(), stdout);
     return 0;
   }
+  if (format == "json") {
+    std::vector<std::string> keys = split_list(key);
+    if (keys.empty() && !evals.empty()) keys.push_back(default_metric(evals));
+    for (auto& k : keys) check_metric(evals, k, db);
+    std::puts(report_json(store, evals, keys, db).dump(1).c_str());
+    return 0;
+  }
+  if (!html.empty()) {
+    std::vector<std::string> keys;
+    for (const char* k : {"top1", "bbox.AP", "segm.AP", "bbox.AP50", "bbox.AP75", "bbox.AR100", "segm.AP50", "segm.AP75",
+                          "segm.AR100"})
+      for (auto& e : evals)
+        if (e.metrics.count(k)) {
+          keys.push_back(k);
+          break;
+        }
+    write_html_report(report_json(store, evals, keys, db), html);
+    std::printf("%s\n", html.c_str());
+    return 0;
+  }
   if (evals.empty()) {
-    if (format == "json") std::puts(R"({"metric": null, "varying": [], "groups": []})");
-    else std::printf("no finished evaluations in %s\n", db.c_str());
+    std::printf("no finished evaluations in %s\n", db.c_str());
     return 0;
   }
   if (key.empty()) key = default_metric(evals);
-  bool known = false;
-  for (auto& e : evals) known = known || e.metrics.count(key);
-  if (!known) throw UserError(fmt::format("report: no evaluation in {} has the metric '{}'", db, key));
-  auto a = analyse(evals, key);
-  if (format == "json") {
-    std::puts(to_json(a).dump(2).c_str());
-    return 0;
-  }
-  for (auto& g : a.groups) print_group(g, key);
+  check_metric(evals, key, db);
+  for (auto& g : analyse(evals, key).groups) print_group(g, key);
   return 0;
 }
 
