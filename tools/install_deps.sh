@@ -10,7 +10,7 @@ pkgs=(
   zlib1g-dev libturbojpeg0-dev
   dataset-fashion-mnist
   python3 python3-numpy python3-matplotlib python3-pil python3-torch python3-torchvision
-  texlive-latex-base
+  texlive-latex-base chromium
 )
 missing=()
 for p in "${pkgs[@]}"; do

@@ -71,8 +71,9 @@ std::string network_of(const nlohmann::json& backbone) {
   const auto& p = backbone.at("params");
   const auto arch = p.contains("arch") ? text_of(p.at("arch")) : "custom";
   std::string out = arch == "custom" ? plugin : arch;
-  if (p.contains("split")) out += " split=" + text_of(p.at("split"));
+  // With a neck, the split is the neck's output; the backbone's own split does not apply.
   if (p.contains("neck") && p.at("neck") != "none") out += " neck=" + text_of(p.at("neck"));
+  else if (p.contains("split")) out += " split=" + text_of(p.at("split"));
   return out;
 }
 
@@ -127,8 +128,9 @@ std::string network_of(const nlohmann::json& backbone) {
   const auto& p = backbone.at("params");
   const auto arch = p.contains("arch") ? text_of(p.at("arch")) : "custom";
   std::string out = arch == "custom" ? plugin : arch;
-  if (p.contains("split")) out += " split=" + text_of(p.at("split"));
+  // With a neck, the split is the neck's output; the backbone's own split does not apply.
   if (p.contains("neck") && p.at("neck") != "none") out += " neck=" + text_of(p.at("neck"));
+  else if (p.contains("split")) out += " split=" + text_of(p.at("split"));
   return out;
 }
 

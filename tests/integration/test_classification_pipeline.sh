@@ -20,7 +20,7 @@ json.dump(spec, sys.stdout)
 PY
 DB="$TMP/small.db"
 "$ENGINE" run "$TMP/small.json" --db "$DB" 2>"$TMP/log" || { cat "$TMP/log"; fail "the pipeline failed"; }
-[[ $(sql "$DB" "SELECT COUNT(*) FROM runs WHERE status='finished'") == 39 ]] || fail "expected 39 finished runs"
+[[ $(sql "$DB" "SELECT COUNT(*) FROM runs WHERE status='finished'") == 41 ]] || fail "expected 41 finished runs"
 clean=$(sql "$DB" "SELECT MIN(value) FROM metrics WHERE key='clean.top1'")
 python3 -c "assert float('$clean') > 0.6, 'clean top1 $clean after one epoch on 3000 images'"
 # The two splits see different features, from one prepared network.
@@ -52,10 +52,10 @@ assert all(c['random']['n'] == 2 for r in t[0]['rows'] for c in r['cells'])" || 
 (cd "$TMP" && pdflatex -interaction=nonstopmode -halt-on-error t2.tex >"$TMP/latex.log" 2>&1) || { tail -20 "$TMP/latex.log"; fail "the LaTeX Table 2 does not compile"; }
 "$ENGINE" report "$DB" --format json | /usr/bin/python3 -c "
 import json, sys
-a = json.load(sys.stdin)
+a = json.load(sys.stdin)['analyses']['top1']
 assert a['metric'] == 'top1' and len(a['groups']) == 2, a['varying']
 assert all(g['quantization'] and g['matched_nrmse'] for g in a['groups'])" || fail "report JSON"
-/usr/bin/python3 "$SOURCE_DIR/tools/plot_figures.py" "$DB" "$TMP/figures" >/dev/null
+"$ENGINE" figures "$DB" --out "$TMP/figures" >/dev/null || fail "figures failed"
 for fig in fig4 fig8 fig10 fig12 fig13; do
   for split in layer3 layer4; do
     ls "$TMP/figures/${fig}_"*"${split}"*.png >/dev/null 2>&1 || fail "missing ${fig} for ${split}"

@@ -5,7 +5,11 @@ source "$(dirname "$0")/lib.sh"
 cd "$TMP"
 "$ENGINE" run "$SOURCE_DIR/tests/specs/detection_tiny.json" --db "$TMP/det.db" >"$TMP/run.log" 2>&1 ||
   { tail -20 "$TMP/run.log"; fail "the detection spec did not run"; }
-[[ $(sql "$TMP/det.db" "SELECT count(*) FROM runs WHERE status='finished'") -eq 6 ]] || fail "expected 6 finished runs"
+[[ $(sql "$TMP/det.db" "SELECT count(*) FROM runs WHERE status='finished'") -eq 7 ]] || fail "expected 7 finished runs"
+# The inspect stage on Mask R-CNN: the top detection's score attributed to the scene, per image.
+[[ $(sql "$TMP/det.db" "SELECT count(*) FROM artifacts WHERE name LIKE '%.png'") -eq 10 ]] || fail "expected 10 PNG artifacts"
+[[ $(sql "$TMP/det.db" "SELECT count(*) FROM metrics WHERE key='inspect.target_clean' AND value > 0") -eq 2 ]] ||
+  fail "no detection score to attribute"
 for key in clean.bbox.AP clean.segm.AP bbox.AP segm.AP nrmse cosine; do
   n=$(sql "$TMP/det.db" "SELECT count(*) FROM metrics m JOIN runs r ON r.id=m.run_id WHERE r.stage_type='evaluate' AND m.key='$key'")
   [[ $n -eq 4 ]] || fail "metric $key: $n evaluations have it, expected 4"
@@ -16,8 +20,8 @@ out=$("$ENGINE" report "$TMP/det.db" --metric segm.AP)
 contains "$out" "clean segm.AP"
 contains "$out" "against Gaussian noise at matched NRMSE"
 contains "$out" "Controls"
-/usr/bin/python3 "$SOURCE_DIR/tools/plot_figures.py" "$TMP/det.db" "$TMP/figs" --metric bbox.AP >/dev/null || fail "figures failed"
-[[ -s "$TMP/figs/fig5_resnet18_fpn_layer4.png" ]] || { ls "$TMP/figs"; fail "no Fig. 5 panel"; }
+"$ENGINE" figures "$TMP/det.db" --out "$TMP/figs" >/dev/null || fail "figures failed"
+[[ -s "$TMP/figs/fig5_resnet18-neck-fpn_bbox.png" && -s "$TMP/figs/fig6_resnet18-neck-fpn_segm.png" ]] || { ls "$TMP/figs"; fail "no Fig. 5 panel"; }
 # The scenes' COCO file: the ground truth scored against itself is a perfect result.
 gt=$(find "$TMP" -name scenes_val.json | head -1)
 [[ -n "$gt" ]] || fail "the prepare stage wrote no scenes_val.json"

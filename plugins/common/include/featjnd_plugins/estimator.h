@@ -20,7 +20,7 @@ struct EstimatorConfig {
   int64_t channels = 0;
   int64_t width = 256;
   int64_t blocks = 2;
-  std::string norm = "batch";  // batch | group | none
+  std::string norm = "group";  // group | batch | none
   double clamp = 10.0;
   int64_t levels = 1;  // feature levels the estimator serves (5 for an FPN)
 
