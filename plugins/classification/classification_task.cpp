@@ -8,6 +8,7 @@
 #include "datasets.h"
 #include "featjnd/plugin.h"
 #include "featjnd_plugins/safetensors.h"
+#include "featjnd_plugins/training.h"
 
 namespace {
 
@@ -90,10 +91,7 @@ class Classification : public Task {
   }
 
   torch::Tensor discrepancy(const TensorMap& clean, const TensorMap& distorted) override {
-    const double t = p_.real("temperature");
-    auto log_p = torch::log_softmax(clean.at("logits") / t, 1);
-    auto log_q = torch::log_softmax(distorted.at("logits") / t, 1);
-    return t * t * (log_p.exp() * (log_p - log_q)).sum(1).mean();
+    return plugins::softmax_kl(clean.at("logits"), distorted.at("logits"), p_.real("temperature"));
   }
 
   torch::Tensor attribution_target(const Features& f, const TensorMap& clean) override {
@@ -159,34 +157,24 @@ class Classification : public Task {
       opt = std::make_unique<torch::optim::SGD>(params, torch::optim::SGDOptions(lr).momentum(0.9).weight_decay(wd));
     else
       opt = std::make_unique<torch::optim::AdamW>(params, torch::optim::AdamWOptions(lr).weight_decay(wd));
-    const int64_t epochs = p_.integer("epochs");
-    const int64_t per_epoch = (data->size() + p_.integer("batch_size") - 1) / p_.integer("batch_size");
-    const int64_t total = std::max<int64_t>(1, epochs * per_epoch);
     backbone.module().train();
     head_->train();
-    int64_t step = 0;
-    for (int64_t e = 0; e < epochs; ++e) {
-      data->reset(ctx.seed() * 1000 + static_cast<uint64_t>(e));
-      int64_t correct = 0, seen = 0;
-      while (auto b = data->next()) {
-        // BatchNorm cannot train on one sample at 1×1 resolution: a last batch of one is skipped.
-        if (b->size() < 2) continue;
-        // Cosine decay to zero over the whole run.
-        double cur = 0.5 * lr * (1.0 + std::cos(M_PI * double(step) / double(total)));
-        for (auto& g : opt->param_groups()) g.options().set_lr(cur);
-        auto labels = b->targets.at("labels").to(ctx.device());
-        auto logits = head(backbone.features(*b, ctx.device())).at("logits");
-        auto loss = torch::nn::functional::cross_entropy(logits, labels);
-        opt->zero_grad();
-        loss.backward();
-        opt->step();
-        correct += logits.argmax(1).eq(labels).sum().item<int64_t>();
-        seen += b->size();
-        ctx.log_metric("train.loss", loss.item<double>(), step);
-        ctx.progress(++step, total, "training");
-      }
-      ctx.log_metric("train.top1", double(correct) / double(std::max<int64_t>(seen, 1)), e);
-    }
+    int64_t correct = 0, seen = 0;
+    plugins::TrainSettings s;
+    s.epochs = p_.integer("epochs"), s.batch_size = p_.integer("batch_size"), s.lr = lr;  // cosine decay, no warm-up
+    plugins::train_loop(
+        *data, ctx, *opt, params, s,
+        [&](const Batch& b, int64_t) {
+          auto labels = b.targets.at("labels").to(ctx.device());
+          auto logits = head(backbone.features(b, ctx.device())).at("logits");
+          correct += logits.argmax(1).eq(labels).sum().item<int64_t>();
+          seen += b.size();
+          return torch::nn::functional::cross_entropy(logits, labels);
+        },
+        [&](int64_t epoch) {
+          ctx.log_metric("train.top1", double(correct) / double(std::max<int64_t>(seen, 1)), epoch);
+          correct = seen = 0;
+        });
     backbone.module().eval();
     head_->eval();
   }

@@ -16,6 +16,7 @@
 #include "coco/evaluator.h"
 #include "featjnd/plugin.h"
 #include "featjnd_plugins/safetensors.h"
+#include "featjnd_plugins/training.h"
 #include "mask_rcnn.h"
 #include "coco_source.h"
 #include "scenes.h"
@@ -323,20 +324,15 @@ class Detection : public Task {
   // [+ KL_T(mask logits per pixel) = D_seg]; Bernoulli KL for the sigmoid outputs.
   torch::Tensor discrepancy(const TensorMap& clean, const TensorMap& dist) override {
     const double t = p_.real("temperature");
-    auto bernoulli_kl = [&](const torch::Tensor& a, const torch::Tensor& b) {
-      auto lp = torch::log_sigmoid(a / t), lq = torch::log_sigmoid(b / t);
-      auto lp0 = torch::log_sigmoid(-a / t), lq0 = torch::log_sigmoid(-b / t);
-      return t * t * (lp.exp() * (lp - lq) + lp0.exp() * (lp0 - lq0)).mean();
-    };
+    using plugins::bernoulli_kl;
     auto smooth = [](const torch::Tensor& a, const torch::Tensor& b) { return det::smooth_l1(b, a); };
-    auto d = bernoulli_kl(clean.at("objectness"), dist.at("objectness")) + smooth(clean.at("rpn_deltas"), dist.at("rpn_deltas"));
-    if (clean.at("class_logits").size(0) > 0) {
-      auto lp = torch::log_softmax(clean.at("class_logits") / t, 1), lq = torch::log_softmax(dist.at("class_logits") / t, 1);
-      d = d + t * t * (lp.exp() * (lp - lq)).sum(1).mean() + smooth(clean.at("box_deltas"), dist.at("box_deltas"));
-    }
+    auto d = bernoulli_kl(clean.at("objectness"), dist.at("objectness"), t) + smooth(clean.at("rpn_deltas"), dist.at("rpn_deltas"));
+    if (clean.at("class_logits").size(0) > 0)
+      d = d + plugins::softmax_kl(clean.at("class_logits"), dist.at("class_logits"), t) +
+          smooth(clean.at("box_deltas"), dist.at("box_deltas"));
     if (p_.text("discrepancy") == "segm" && clean.count("mask_logits") && dist.count("mask_logits") &&
         clean.at("mask_logits").numel() > 0)
-      d = d + bernoulli_kl(clean.at("mask_logits"), dist.at("mask_logits"));
+      d = d + bernoulli_kl(clean.at("mask_logits"), dist.at("mask_logits"), t);
     return d;
   }
 
@@ -415,42 +411,29 @@ class Detection : public Task {
     auto data = this->data(Split::train, ctx);
     std::vector<torch::Tensor> params = backbone.module().parameters();
     for (auto& t : heads_->parameters()) params.push_back(t);
-    const double lr = p_.real("lr");
-    torch::optim::AdamW opt(params, torch::optim::AdamWOptions(lr).weight_decay(p_.real("weight_decay")));
-    const int64_t epochs = p_.integer("epochs"), bs = p_.integer("batch_size");
-    const int64_t total = std::max<int64_t>(1, epochs * ((data->size() + bs - 1) / bs));
-    const int64_t warmup = std::min<int64_t>(100, total / 10);
+    torch::optim::AdamW opt(params, torch::optim::AdamWOptions(p_.real("lr")).weight_decay(p_.real("weight_decay")));
+    plugins::TrainSettings s;
+    s.epochs = p_.integer("epochs"), s.batch_size = p_.integer("batch_size"), s.lr = p_.real("lr"), s.clip_norm = 10.0;
+    const int64_t per_epoch = (data->size() + s.batch_size - 1) / s.batch_size;
+    s.warmup = std::min<int64_t>(100, s.epochs * per_epoch / 10);
     backbone.module().train();
     heads_->train();
     auto gen = at::detail::createCPUGenerator(ctx.seed() * 31 + 7);
-    int64_t step = 0;
-    for (int64_t e = 0; e < epochs; ++e) {
-      data->reset(ctx.seed() * 1000 + static_cast<uint64_t>(e));
-      while (auto b = data->next()) {
-        if (b->size() < 2) continue;  // BatchNorm
-        double cur = step < warmup ? lr * double(step + 1) / double(warmup)
-                                   : 0.5 * lr * (1.0 + std::cos(M_PI * double(step - warmup) / double(total - warmup)));
-        for (auto& g : opt.param_groups()) g.options().set_lr(cur);
-        std::vector<torch::Tensor> boxes, labels, masks;
-        for (auto& inst : b->instances) {
-          boxes.push_back(inst.at("boxes").to(ctx.device()));
-          labels.push_back(inst.at("labels").to(ctx.device()));
-          masks.push_back(inst.at("masks").to(ctx.device()));
-        }
-        auto f = backbone.features(*b, ctx.device());
-        auto losses = heads_->losses(f.levels, boxes, labels, masks, gen);
-        torch::Tensor loss = torch::zeros({}, f.levels[0].options());
-        for (auto& [k, v] : losses) loss = loss + v;
-        opt.zero_grad();
-        loss.backward();
-        torch::nn::utils::clip_grad_norm_(params, 10.0);
-        opt.step();
-        ctx.log_metric("train.loss", loss.item<double>(), step);
-        if (step % 10 == 0)
-          for (auto& [k, v] : losses) ctx.log_metric("train." + k, v.item<double>(), step);
-        ctx.progress(++step, total, fmt::format("training, loss {:.3f}", loss.item<double>()));
+    plugins::train_loop(*data, ctx, opt, params, s, [&](const Batch& b, int64_t step) {
+      std::vector<torch::Tensor> boxes, labels, masks;
+      for (auto& inst : b.instances) {
+        boxes.push_back(inst.at("boxes").to(ctx.device()));
+        labels.push_back(inst.at("labels").to(ctx.device()));
+        masks.push_back(inst.at("masks").to(ctx.device()));
       }
-    }
+      auto f = backbone.features(b, ctx.device());
+      auto losses = heads_->losses(f.levels, boxes, labels, masks, gen);
+      torch::Tensor loss = torch::zeros({}, f.levels[0].options());
+      for (auto& [k, v] : losses) loss = loss + v;
+      if (step % 10 == 0)
+        for (auto& [k, v] : losses) ctx.log_metric("train." + k, v.item<double>(), step);
+      return loss;
+    });
     backbone.module().eval();
     heads_->eval();
   }
