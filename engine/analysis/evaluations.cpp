@@ -55,6 +55,7 @@ void add_lineage(int64_t id, const std::map<int64_t, RunRow>& runs, std::map<std
 std::string strength_key_of(const std::string& plugin, const std::map<std::string, nlohmann::json>& own) {
   if (plugin == "gaussian") return "sigma";
   if (plugin == "featjnd") return "alpha";
+  if (plugin == "quant-minmax") return "bits";
   if (plugin.rfind("quant-", 0) == 0) return "sigma_q";
   for (const char* k : {"sigma_q", "sigma", "alpha"})
     if (own.count(k)) return k;

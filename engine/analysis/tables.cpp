@@ -1,5 +1,7 @@
 #include "analysis/tables.h"
 
+#include "analysis/rate.h"
+
 #include <algorithm>
 #include <set>
 
@@ -341,7 +343,7 @@ nlohmann::json to_json(const Analysis& a) {
         }
     for (auto& q : quantization(g, a.metric)) quant.push_back(quant_json(q));
     groups.push_back({{"label", g.label}, {"setting", setting}, {"clean", to_json(g.clean)}, {"curves", curves},
-                      {"matched_nrmse", matched}, {"quantization", quant}});
+                      {"matched_nrmse", matched}, {"quantization", quant}, {"rate", rate_json(g)}});
   }
   return {{"metric", a.metric}, {"varying", a.varying}, {"groups", groups}};
 }

@@ -8,6 +8,7 @@
 
 #include "analysis/evaluations.h"
 #include "analysis/inventory.h"
+#include "analysis/rate.h"
 #include "analysis/table2.h"
 #include "analysis/tables.h"
 #include "cli/cli_util.h"
@@ -106,7 +107,29 @@ void print_quantization(const Group& g, const std::string& metric, const char* K
   }
 }
 
-void print_group(const Group& g, const std::string& metric) {
+// Rate–accuracy of the codec-mode runs: bits per input pixel against the metric, and BD-rates.
+void print_rate(const Group& g, const std::string& metric, const char* K) {
+  const auto curves = rate_curves(g);
+  if (curves.empty()) return;
+  std::printf("\nRate–accuracy (codec mode): %s %% against bits per input pixel\n  %-26s %9s %10s %12s %10s %10s\n", K,
+              "method", "strength", "bpp", "bits/elem.", "side %", K);
+  for (auto& c : curves)
+    for (auto& p : c.points)
+      std::printf("  %-26s %9s %10s %12s %10s %10s\n", c.label.c_str(), num(p.strength).c_str(), num(p.bpp).c_str(),
+                  num(p.bits_per_element).c_str(), pct(p.side_share).c_str(), pct(p.metric).c_str());
+  const auto rates = rate_json(g);
+  for (auto& row : rates["bd_rates"]) {
+    const auto v = row["bd_rate"];
+    std::printf("  BD-rate of %s against %s: %s (%s %s %% to %s %%; negative: fewer bits at equal accuracy)\n",
+                row["test"].get<std::string>().c_str(), row["anchor"].get<std::string>().c_str(),
+                v.is_null() ? "— (no common accuracy range)" : fmt::format("{:+.2f} %", v.get<double>()).c_str(), K,
+                row["low"].is_null() ? "—" : pct(row["low"].get<double>()).c_str(),
+                row["high"].is_null() ? "—" : pct(row["high"].get<double>()).c_str());
+  }
+  (void)metric;
+}
+
+void print_group(const Group& g, const std::string& metric, bool rate) {
   const std::string shown = metric == "top1" ? "top-1" : metric;
   const char* K = shown.c_str();
   std::printf("\n== %s  (clean %s %s%%)\n", g.label.c_str(), K, pct(g.clean.mean).c_str());
@@ -118,6 +141,7 @@ void print_group(const Group& g, const std::string& metric) {
   }
   print_controls(g, K);
   print_quantization(g, metric, K);
+  if (rate) print_rate(g, metric, K);
   for (auto& c : g.curves)  // the methods the paper's tables do not name (a user's own plugin)
     if (c.method != "gaussian" && c.method != "clean" && c.method.rfind("featjnd", 0) != 0 &&
         c.method.rfind("quant-", 0) != 0)
@@ -140,6 +164,7 @@ int cmd_report(const std::vector<std::string>& args) {
       "the metric of the tables: top1 (classification), bbox.AP, segm.AP, ... (default: top1, else bbox.AP); with "
       "--format json a comma-separated list")(
       "table2", po::bool_switch(), "print the paper's Table 2 (quantization: FeatJND-based, Random, Δ, Uniform)")(
+      "rate", po::bool_switch(), "add rate–accuracy (codec-mode runs: bpp against the metric) and BD-rates")(
       "format", po::value(&format)->default_value("text"), "text or json; with --table2 also md, csv, latex")(
       "html", po::value(&html), "write one self-contained HTML page (tables, figures, runs, images) to this file");
   po::positional_options_description pos;
@@ -186,7 +211,7 @@ int cmd_report(const std::vector<std::string>& args) {
   }
   if (key.empty()) key = default_metric(evals);
   check_metric(evals, key, db);
-  for (auto& g : analyse(evals, key).groups) print_group(g, key);
+  for (auto& g : analyse(evals, key).groups) print_group(g, key, vm["rate"].as<bool>());
   return 0;
 }
 

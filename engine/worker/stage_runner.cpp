@@ -126,6 +126,15 @@ void freeze(torch::nn::Module& m) {
   for (auto& p : m.parameters()) p.set_requires_grad(false);
 }
 
+// The input pixels of a batch: each image's own size when the batch is padded (COCO).
+double input_pixels(const Batch& b) {
+  if (auto it = b.targets.find("image_sizes"); it != b.targets.end()) {
+    auto s = it->second.to(torch::kCPU, torch::kDouble);
+    return (s.select(1, 0) * s.select(1, 1)).sum().item<double>();
+  }
+  return double(b.size()) * double(b.images.size(2)) * double(b.images.size(3));
+}
+
 int64_t feature_cache_budget_bytes() {
   if (const char* env = std::getenv("FEATJND_FEATURE_CACHE_MB")) return std::atoll(env) << 20;
   return int64_t(4096) << 20;
@@ -296,7 +305,7 @@ struct StageRunner::Impl {
     int64_t samples = 0;
     int64_t total_batches = n.cached ? static_cast<int64_t>(n.features.size()) : -1;
     clean_pass(n, ctx, [&](size_t i, const Features& f, const Batch& batch) {
-      Features g = dist ? dist->apply(f, ApplyInfo{static_cast<int64_t>(i), ctx.seed()}) : f;
+      Features g = dist ? dist->apply(f, ApplyInfo{static_cast<int64_t>(i), ctx.seed(), input_pixels(batch)}) : f;
       evaluator->digest(n.task->head(g), batch);
       auto [nr, cs] = distortion_strength(f, g);
       nrmse_sum += nr.sum().item<double>();

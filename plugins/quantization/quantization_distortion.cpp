@@ -9,11 +9,15 @@
 // free; φ = 0 restores the paper's unfloored map. The quantizers report what they did: the share
 // of tokens left at full precision, the share raised to the floor, the share of zero symbols and
 // the measured RMS error against σ_q.
+// Codec mode (`codec: true`): each token's step is signalled as base·2^(q/8) (base = √12·σ_q, q an
+// integer, engine/codec), the symbols round(F/Δ_t) and the steps go through a real bitstream, and
+// the task sees the decoded features — checked bit for bit against the quantizer's own output.
 // One source, three plugins: QUANT_GUIDE selects the step map.
 #include <cmath>
 
 #include <torch/torch.h>
 
+#include "feature_codec.h"
 #include "featjnd/plugin.h"
 #include "featjnd_plugins/estimator.h"
 
@@ -55,46 +59,100 @@ torch::Tensor quantize(const torch::Tensor& f, const torch::Tensor& step) {
   return torch::where(step > 0, safe * torch::round(f / safe), f);
 }
 
+// The steps base·2^(q/8) of log-step indices q, shaped like `like`.
+torch::Tensor steps_of(const std::vector<int32_t>& q, float base, const torch::Tensor& like) {
+  std::vector<float> s(q.size());
+  for (size_t i = 0; i < q.size(); ++i) s[i] = codec::token_step(base, q[i]);
+  return torch::from_blob(s.data(), like.sizes(), torch::kFloat).clone().to(like.device(), like.scalar_type());
+}
+
+// The steps a bitstream can carry: q = round(8·log2(Δ/base)), and base·2^(q/8).
+torch::Tensor signalled(const torch::Tensor& step, float base, std::vector<int32_t>* q) {
+  *q = quant::to_symbols(torch::round(8 * torch::log2(step.to(torch::kCPU, torch::kDouble) / double(base))).clamp(-1e5, 1e5));
+  return steps_of(*q, base, step);
+}
+
 class TokenQuantization : public Distortion {
  public:
   explicit TokenQuantization(const Params& p)
-      : sigma_q_(p.real("sigma_q")), seed_(p.integer("seed")), eps_(p.real("eps")), floor_(p.real("floor")) {}
+      : sigma_q_(p.real("sigma_q")), seed_(p.integer("seed")), eps_(p.real("eps")), floor_(p.real("floor")),
+        codec_(p.flag("codec")) {
+    if (codec_ && kGuide != QUANT_UNIFORM && floor_ <= 0)
+      throw std::invalid_argument("codec mode needs floor > 0: a bitstream cannot carry a token at full precision");
+  }
 
   void begin_evaluation(Backbone&, Task&, RunContext& ctx) override {
     if constexpr (kGuide != QUANT_UNIFORM) est_ = plugins::load_estimator(ctx, ctx.device());
+    ctx_ = &ctx;
   }
 
   Features apply(const Features& clean, const ApplyInfo& info) override {
     Features out = clean;
     Features j;
     if constexpr (kGuide != QUANT_UNIFORM) j = est_->forward(clean);
+    const float base = static_cast<float>(std::sqrt(12.0) * sigma_q_);
+    codec::Stream stream;
+    stream.method = kGuide == QUANT_FEATJND ? codec::Method::guided
+                    : kGuide == QUANT_RANDOM ? codec::Method::random : codec::Method::uniform;
+    stream.step = base;
+    std::vector<torch::Tensor> steps;
     for (size_t i = 0; i < out.levels.size(); ++i) {
       const auto& f = clean.levels[i];
       torch::Tensor step, floored;
       if constexpr (kGuide == QUANT_UNIFORM) {
-        step = torch::full({f.size(0), 1, f.size(2), f.size(3)}, std::sqrt(12.0) * sigma_q_, f.options());
+        step = torch::full({f.size(0), 1, f.size(2), f.size(3)}, base, f.options());
         floored = torch::zeros_like(step, torch::kBool);
       } else {
         step = guided_steps(f, j.levels[i], sigma_q_, eps_, floor_, &floored);
         if constexpr (kGuide == QUANT_RANDOM) step = permuted(step, seed_, info.batch_index, i);
+        if (codec_) {
+          stream.log_steps.emplace_back();
+          step = signalled(step, base, &stream.log_steps.back());
+        }
       }
       out.levels[i] = quantize(f, step);
       count(f, out.levels[i], step, floored);
+      steps.push_back(step);
     }
+    if (codec_) code(clean, out, steps, stream, info);
     return out;
   }
 
   std::map<std::string, double> evaluation_metrics() override {
     auto t = totals_.cpu();
     const double tokens = std::max(1.0, t[0].item<double>()), elements = std::max(1.0, t[3].item<double>());
-    return {{"quant.unquantized_share", t[1].item<double>() / tokens},
-            {"quant.floored_share", t[2].item<double>() / tokens},
-            {"quant.zero_share", t[4].item<double>() / elements},
-            {"quant.rmse", std::sqrt(t[5].item<double>() / elements)},
-            {"quant.rmse_over_sigma_q", sigma_q_ > 0 ? std::sqrt(t[5].item<double>() / elements) / sigma_q_ : 0.0}};
+    std::map<std::string, double> m = {
+        {"quant.unquantized_share", t[1].item<double>() / tokens},
+        {"quant.floored_share", t[2].item<double>() / tokens},
+        {"quant.zero_share", t[4].item<double>() / elements},
+        {"quant.rmse", std::sqrt(t[5].item<double>() / elements)},
+        {"quant.rmse_over_sigma_q", sigma_q_ > 0 ? std::sqrt(t[5].item<double>() / elements) / sigma_q_ : 0.0}};
+    if (codec_) m.merge(tally_.metrics());
+    return m;
   }
 
  private:
+  // The batch through a bitstream: the symbols and steps encoded, decoded, and the decoded
+  // features put in place of the quantizer's (equal to them bit for bit, or the run fails).
+  void code(const Features& clean, Features& out, const std::vector<torch::Tensor>& steps, codec::Stream& stream,
+            const ApplyInfo& info) {
+    for (size_t i = 0; i < out.levels.size(); ++i) {
+      const auto& f = clean.levels[i];
+      stream.shapes.push_back({static_cast<uint32_t>(f.size(0)), static_cast<uint32_t>(f.size(1)),
+                               static_cast<uint32_t>(f.size(2)), static_cast<uint32_t>(f.size(3))});
+      stream.symbols.push_back(quant::to_symbols(torch::round(f / steps[i])));
+    }
+    auto decoded = quant::round_trip(stream, info.pixels, tally_, ctx_);
+    for (size_t i = 0; i < out.levels.size(); ++i) {
+      // The decoder's steps, from what it read alone.
+      auto step = decoded.log_steps.empty() ? torch::full_like(steps[i], decoded.step)
+                                            : steps_of(decoded.log_steps[i], decoded.step, steps[i]);
+      auto decoded_level = quant::from_symbols(decoded.symbols[i], out.levels[i]) * step;
+      quant::check_bit_exact(decoded_level, out.levels[i], i);
+      out.levels[i] = decoded_level;
+    }
+  }
+
   // Tokens, tokens at full precision, floored tokens, elements, zero symbols, squared error —
   // summed on the device, read once at the end.
   void count(const torch::Tensor& f, const torch::Tensor& q, const torch::Tensor& step, const torch::Tensor& floored) {
@@ -109,8 +167,11 @@ class TokenQuantization : public Distortion {
   double sigma_q_;
   int64_t seed_;
   double eps_, floor_;
+  bool codec_;
   plugins::Estimator est_{nullptr};
   torch::Tensor totals_;
+  quant::CodecTally tally_;
+  RunContext* ctx_ = nullptr;
 };
 
 constexpr uint32_t kEval = FEATJND_STAGE_EVALUATE;
@@ -122,6 +183,10 @@ const featjnd_param_info kParams[] = {
                    "φ: the tolerance map is floored at φ·its mean, so no token keeps full precision (0: the paper's "
                    "unfloored map; no effect on quant-uniform)",
                    kEval, 0, 1),
+    featjnd::param("codec", "bool", "false",
+                   "code each batch to a bitstream (steps as base·2^(q/8), rANS) and evaluate the decoded features; "
+                   "records codec.bytes, codec.bpp, codec.bits_per_element, codec.side_share and times",
+                   kEval),
 };
 
 }  // namespace

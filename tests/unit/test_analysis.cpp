@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "analysis/evaluations.h"
+#include "analysis/rate.h"
 #include "analysis/table2.h"
 #include "analysis/tables.h"
 #include "spec/plan.h"
@@ -199,4 +200,34 @@ TEST_CASE("Table 2 from the database: FeatJND-based, Random mean ± std, Δ, Uni
   auto latex = render_table2(blocks, "latex");
   CHECK(latex.find("$85.00 \\pm 1.41$") != std::string::npos);
   CHECK(latex.find("\\begin{tabular}{llr}") != std::string::npos);
+}
+
+TEST_CASE("BD-rate: hand-computed cases (PCHIP reproduces a line; a constant log-rate offset)") {
+  // log r linear in accuracy, the test curve 20 % cheaper at every accuracy: −20 % exactly.
+  std::vector<std::pair<double, double>> anchor, test;
+  for (double acc : {0.5, 0.6, 0.7, 0.8}) {
+    anchor.push_back({std::exp(10 * acc), acc});
+    test.push_back({0.8 * std::exp(10 * acc), acc});
+  }
+  auto r = bd_rate(anchor, test);
+  CHECK(r.percent == doctest::Approx(-20.0).epsilon(1e-9));
+  CHECK(r.low == doctest::Approx(0.5));
+  CHECK(r.high == doctest::Approx(0.8));
+  // Partly overlapping ranges: log r = 10·acc on [0.5, 0.9] and 10·acc − 0.1 on [0.6, 1.0];
+  // over [0.6, 0.9] the mean log difference is −0.1: BD-rate = e^−0.1 − 1.
+  anchor.clear(), test.clear();
+  for (double acc : {0.5, 0.6, 0.7, 0.8, 0.9}) anchor.push_back({std::exp(10 * acc), acc});
+  for (double acc : {0.6, 0.75, 0.9, 1.0}) test.push_back({std::exp(10 * acc - 0.1), acc});
+  r = bd_rate(anchor, test);
+  CHECK(r.percent == doctest::Approx(100 * (std::exp(-0.1) - 1)).epsilon(1e-9));
+  CHECK(r.low == doctest::Approx(0.6));
+  // No shared accuracy range: no number.
+  CHECK(std::isnan(bd_rate({{1, 0.1}, {2, 0.2}}, {{1, 0.5}, {2, 0.6}}).percent));
+  // PCHIP keeps monotone data monotone (no overshoot between the steps of a staircase).
+  std::vector<double> x = {0, 1, 2, 3}, y = {0, 0, 1, 1};
+  for (double t = 0; t <= 3; t += 0.05) {
+    const double v = pchip(x, y, t);
+    CHECK((v >= -1e-12 && v <= 1 + 1e-12));
+  }
+  CHECK(pchip(x, y, 1.5) == doctest::Approx(0.5));
 }

@@ -145,6 +145,7 @@ class Task : public Component {
 struct ApplyInfo {
   int64_t batch_index = 0;  // lets seeded noise differ per batch yet repeat run to run
   uint64_t seed = 0;
+  double pixels = 0;  // the batch's input pixels (each image's own size): a codec's bits per pixel
 };
 
 class Distortion : public Component {

@@ -1,0 +1,36 @@
+// Writes a few valid feature bitstreams (every method, several shapes) as the fuzzer's seed corpus.
+#include <cstdio>
+#include <fstream>
+#include <random>
+#include <string>
+
+#include "codec/bitstream.h"
+
+using namespace featjnd::codec;
+
+int main(int argc, char** argv) {
+  if (argc != 2) {
+    std::fprintf(stderr, "usage: make_codec_seeds DIR\n");
+    return 2;
+  }
+  std::mt19937 gen(1);
+  int k = 0;
+  for (auto m : {Method::guided, Method::random, Method::uniform, Method::minmax})
+    for (auto shapes : std::vector<std::vector<LevelShape>>{{{1, 2, 3, 3}}, {{2, 4, 4, 4}, {2, 4, 2, 2}}, {{1, 1, 1, 1}}}) {
+      Stream s;
+      s.method = m;
+      s.shapes = shapes;
+      s.step = 0.5f;
+      for (auto& sh : shapes) {
+        std::vector<int32_t> v(sh.elements()), q(sh.tokens());
+        for (auto& x : v) x = static_cast<int32_t>(gen() % 9) - 4;
+        for (auto& x : q) x = static_cast<int32_t>(gen() % 5) - 2;
+        s.symbols.push_back(v);
+        if (m == Method::guided || m == Method::random) s.log_steps.push_back(q);
+      }
+      auto bytes = encode(s);
+      std::ofstream(std::string(argv[1]) + "/seed" + std::to_string(k++), std::ios::binary)
+          .write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
+    }
+  return 0;
+}
