@@ -136,6 +136,19 @@ void check_stream(const Stream& s) {
   }
 }
 
+// n values, decoded in chunks: the vector grows with what decodes (a header's count is bounded
+// by max_elements, not trusted beyond it).
+std::vector<int32_t> decode_values(Decoder& d, const Model& m, uint64_t n) {
+  std::vector<int32_t> v;
+  for (uint64_t done = 0; done < n;) {
+    const size_t chunk = static_cast<size_t>(std::min<uint64_t>(n - done, uint64_t(1) << 22));
+    v.resize(v.size() + chunk);
+    d.symbols(m, v.data() + done, chunk);
+    done += chunk;
+  }
+  return v;
+}
+
 uint32_t shape_dim(Reader& r) {
   const uint64_t v = r.varint();
   if (v > (uint64_t(1) << 24)) throw CodecError(r.what + ": a level dimension exceeds 2^24");
@@ -176,7 +189,7 @@ std::vector<uint8_t> encode(const Stream& s, Sizes* sizes) {
     for (auto& q : s.log_steps) {
       auto m = model_for(q);
       put_table(head, m);
-      for (int32_t v : q) side.symbol(m, v);
+      side.symbols(m, q.data(), q.size());
     }
   put_section(out, head, side);
   const size_t side_end = out.size();
@@ -185,7 +198,7 @@ std::vector<uint8_t> encode(const Stream& s, Sizes* sizes) {
   for (auto& v : s.symbols) {
     auto m = model_for(v);
     put_table(head, m);
-    for (int32_t x : v) payload.symbol(m, x);
+    payload.symbols(m, v.data(), v.size());
   }
   put_section(out, head, payload);
   // A CRC-32 of everything before it: a damaged bitstream is refused, never decoded into noise.
@@ -227,28 +240,14 @@ Stream decode(const uint8_t* data, size_t size, uint64_t max_elements) {
     if (s.method == Method::guided || s.method == Method::random)
       for (auto& sh : s.shapes) {
         auto m = get_table(head);
-        std::vector<int32_t> q;  // grows with what decodes: a header's count is not trusted
-        q.reserve(static_cast<size_t>(std::min<uint64_t>(sh.tokens(), 1 << 20)));
-        for (uint64_t i = 0; i < sh.tokens(); ++i) {
-          const int64_t v = side.symbol(m);
-          if (v < INT32_MIN || v > INT32_MAX) throw CodecError("feature bitstream, side information: a log-step exceeds 32 bits");
-          q.push_back(static_cast<int32_t>(v));
-        }
-        s.log_steps.push_back(std::move(q));
+        s.log_steps.push_back(decode_values(side, m, sh.tokens()));
       }
     side.finish();
   }
   auto [head, payload] = get_section(r, "feature bitstream, payload");
   for (auto& sh : s.shapes) {
     auto m = get_table(head);
-    std::vector<int32_t> v;
-    v.reserve(static_cast<size_t>(std::min<uint64_t>(sh.elements(), 1 << 20)));
-    for (uint64_t i = 0; i < sh.elements(); ++i) {
-      const int64_t y = payload.symbol(m);
-      if (y < INT32_MIN || y > INT32_MAX) throw CodecError("feature bitstream, payload: a symbol exceeds 32 bits");
-      v.push_back(static_cast<int32_t>(y));
-    }
-    s.symbols.push_back(std::move(v));
+    s.symbols.push_back(decode_values(payload, m, sh.elements()));
   }
   payload.finish();
   if (r.pos != size) throw CodecError("feature bitstream: " + std::to_string(size - r.pos) + " bytes after the payload");

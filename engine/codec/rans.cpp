@@ -11,7 +11,7 @@ void Model::finish() {
   for (size_t i = 1; i < freq_.size(); ++i) start_[i] = start_[i - 1] + freq_[i - 1];
   slot_.assign(kProbScale, 0);
   for (size_t i = 0; i < freq_.size(); ++i)
-    std::fill(slot_.begin() + start_[i], slot_.begin() + start_[i] + freq_[i], static_cast<uint32_t>(i));
+    std::fill(slot_.begin() + start_[i], slot_.begin() + start_[i] + freq_[i], static_cast<uint16_t>(i));
 }
 
 Model Model::from_counts(int32_t lo, const std::vector<uint64_t>& counts, uint64_t escapes) {
@@ -82,6 +82,16 @@ void Encoder::symbol(const Model& m, int64_t value) {
   bits(folded & ((n == 64 ? 0 : (uint64_t(1) << n)) - 1), n);
 }
 
+void Encoder::symbols(const Model& m, const int32_t* v, size_t n) {
+  reserve(n);
+  const int64_t lo = m.lo(), size = m.size();
+  for (size_t k = 0; k < n; ++k) {
+    const int64_t i = int64_t(v[k]) - lo;
+    if (i >= 0 && i < size) ops_.push_back({m.start(static_cast<uint32_t>(i)), m.freq(static_cast<uint32_t>(i))});
+    else symbol(m, v[k]);
+  }
+}
+
 void Encoder::bits(uint64_t value, int nbits) {
   for (int done = 0; done < nbits;) {  // the most significant chunk first
     const int k = std::min<int>(kProbBits, nbits - done);
@@ -93,6 +103,7 @@ void Encoder::bits(uint64_t value, int nbits) {
 
 std::vector<uint8_t> Encoder::finish() {
   std::vector<uint8_t> emitted;
+  emitted.reserve(ops_.size() / 2 + 16);
   uint32_t x = kRansL;
   for (auto it = ops_.rbegin(); it != ops_.rend(); ++it) {
     const uint32_t x_max = ((kRansL >> kProbBits) << 8) * it->freq;
@@ -136,6 +147,34 @@ int64_t Decoder::symbol(const Model& m) {
   if (n > 33) fail("an escaped value is longer than 33 bits");
   const uint64_t folded = (uint64_t(1) << n) | bits(n);
   return unzigzag(folded - 1);
+}
+
+void Decoder::symbols(const Model& m, int32_t* out, size_t n) {
+  const uint16_t* slots = m.slots();
+  const uint32_t escape = m.size();
+  const int64_t lo = m.lo();
+  uint32_t x = x_;
+  for (size_t k = 0; k < n; ++k) {
+    const uint32_t slot = x & (kProbScale - 1), index = slots[slot];
+    if (index == escape) {  // the rare path, with its bounds checks
+      x_ = x;
+      const int64_t v = symbol(m);
+      if (v < INT32_MIN || v > INT32_MAX) fail("an escaped value exceeds 32 bits");
+      out[k] = static_cast<int32_t>(v);
+      x = x_;
+      continue;
+    }
+    x = m.freq(index) * (x >> kProbBits) + slot - m.start(index);
+    while (x < kRansL) {
+      if (pos_ >= size_) {
+        x_ = x;
+        fail("truncated (the coded symbols run past the end)");
+      }
+      x = (x << 8) | data_[pos_++];
+    }
+    out[k] = static_cast<int32_t>(lo + index);
+  }
+  x_ = x;
 }
 
 uint64_t Decoder::bits(int nbits) {

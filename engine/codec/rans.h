@@ -41,6 +41,7 @@ class Model {
   uint32_t freq(uint32_t index) const { return freq_[index]; }
   uint32_t start(uint32_t index) const { return start_[index]; }
   uint32_t index_of_slot(uint32_t slot) const { return slot_[slot]; }
+  const uint16_t* slots() const { return slot_.data(); }
   // Ideal code length in bits of one value (escape bits included).
   double cost_bits(int64_t value) const;
 
@@ -48,12 +49,14 @@ class Model {
   void finish();
   int32_t lo_ = 0;
   std::vector<uint32_t> freq_, start_;  // n + 1 entries, the escape last
-  std::vector<uint32_t> slot_;          // kProbScale entries: slot -> index
+  std::vector<uint16_t> slot_;          // kProbScale entries: slot -> index (the alphabet is < 2^16)
 };
 
 class Encoder {
  public:
+  void reserve(size_t n) { ops_.reserve(ops_.size() + n); }
   void symbol(const Model& m, int64_t value);
+  void symbols(const Model& m, const int32_t* values, size_t n);
   void bits(uint64_t value, int nbits);  // bypass, 0 ≤ nbits ≤ 64
   size_t pending() const { return ops_.size(); }
   // The coded bytes: the final state (4 bytes, little-endian) first, then the renormalisation
@@ -71,6 +74,8 @@ class Decoder {
  public:
   Decoder(const uint8_t* data, size_t size, std::string what);
   int64_t symbol(const Model& m);
+  // n values into out (int32: an escaped value beyond it is an error), the common case in one loop.
+  void symbols(const Model& m, int32_t* out, size_t n);
   uint64_t bits(int nbits);
   // The stream must end exactly here, in the encoder's initial state.
   void finish() const;
