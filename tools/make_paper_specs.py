@@ -39,12 +39,14 @@ FEATJND_DET = {"plugin": "featjnd", "params": {"lambda": 1.0, "epochs": 1, "lr":
                                                "clamp": 10.0, "clip_norm": 1.0}}
 
 
-def quant_chain(suffix, backbone, task, featjnd, budgets):
+def quant_chain(suffix, backbone, task, featjnd, budgets, codec=False, seeds=SEEDS, minmax_bits=None):
     """Components, stages and sweeps of one quantization chain: prepare, fit, and the three quantizers
-    (uniform needs no fit)."""
+    (uniform needs no fit); with `codec`, every quantizer codes its batches to bitstreams, and the
+    min-max anchor joins at `minmax_bits`."""
+    params = {"codec": True} if codec else {}
     comps = {f"featjnd-{suffix}": featjnd}
     for q in ("featjnd", "random", "uniform"):
-        comps[f"quant-{q}-{suffix}"] = {"plugin": f"quant-{q}"}
+        comps[f"quant-{q}-{suffix}"] = {"plugin": f"quant-{q}", "params": dict(params)} if params else {"plugin": f"quant-{q}"}
     stages = [
         {"name": f"prepare-{suffix}", "type": "prepare", "backbone": backbone, "task": task},
         {"name": f"fit-{suffix}", "type": "fit", "after": f"prepare-{suffix}", "distortion": f"featjnd-{suffix}"},
@@ -56,26 +58,41 @@ def quant_chain(suffix, backbone, task, featjnd, budgets):
          "distortion": f"quant-uniform-{suffix}"},
     ]
     sweep = {f"quant-featjnd-{suffix}": {"sigma_q": budgets},
-             f"quant-random-{suffix}": {"sigma_q": budgets, "seed": SEEDS},
+             f"quant-random-{suffix}": {"sigma_q": budgets, "seed": seeds},
              f"quant-uniform-{suffix}": {"sigma_q": budgets}}
+    if minmax_bits:
+        comps[f"quant-minmax-{suffix}"] = {"plugin": "quant-minmax", "params": {"codec": True}}
+        stages.append({"name": f"eval-quant-minmax-{suffix}", "type": "evaluate", "after": f"prepare-{suffix}",
+                       "distortion": f"quant-minmax-{suffix}"})
+        sweep[f"quant-minmax-{suffix}"] = {"bits": minmax_bits}
     return comps, stages, sweep
 
 
-def classification_part():
+# Rate-accuracy (codec mode): more budgets than Table 2 so that every method has at least five
+# rate points, two random seeds (the BD-rate compares mean curves), and the min-max anchor.
+RATE_BUDGETS = [0.1, 0.2, 0.4, 0.8, 1.6, 3.2]
+RATE_SEEDS = [0, 1]
+MINMAX_BITS = [2, 3, 4, 5, 6, 8]
+RATE = {"codec": True, "seeds": RATE_SEEDS, "minmax_bits": MINMAX_BITS}
+
+
+def classification_part(rate=False):
     first = CLASSIFIERS[0]
     comps = {"cls-backbone": {"plugin": first[0], "params": {"arch": first[1], "weights": first[2]}}, "cls-task": IMAGENET}
-    c, stages, sweep = quant_chain("cls", "cls-backbone", "cls-task", FEATJND_CLS, BUDGETS)
+    c, stages, sweep = quant_chain("cls", "cls-backbone", "cls-task", FEATJND_CLS, RATE_BUDGETS if rate else BUDGETS,
+                                   **(RATE if rate else {}))
     comps.update(c)
     cases = [{"name": arch, "cls-backbone": {"plugin": plugin, "params": {"arch": arch, "weights": w}}}
              for plugin, arch, w in CLASSIFIERS]
     return comps, stages, sweep, {"classifier": cases}
 
 
-def detection_part(detectors):
+def detection_part(detectors, rate=False):
     first = detectors[0]
     comps = {"det-backbone": {"plugin": first[0], "params": {"arch": first[1], "neck": "fpn", "weights": first[2]}},
              "det-task": COCO}
-    c, stages, sweep = quant_chain("det", "det-backbone", "det-task", FEATJND_DET, BUDGETS)
+    c, stages, sweep = quant_chain("det", "det-backbone", "det-task", FEATJND_DET, RATE_BUDGETS if rate else BUDGETS,
+                                   **(RATE if rate else {}))
     comps.update(c)
     # The bbox table uses the estimator fitted on D_det, the segm table the one fitted on D_seg.
     sweep["det-task"] = {"discrepancy": ["det", "segm"]}
@@ -120,11 +137,13 @@ OFFLINE_FEATJND_DET = {"plugin": "featjnd", "params": {"lambda": 0.1, "fit_sampl
                                                        "blocks": 1}}
 
 
-def offline_parts():
+def offline_parts(rate=False):
     comps = {"cls-backbone": {"plugin": "swin", "params": OFFLINE_CLASSIFIERS[0][1]}, "cls-task": FASHION_MNIST,
              "det-backbone": {"plugin": "swin", "params": OFFLINE_DETECTORS[0][1]}, "det-task": SCENES}
-    c1, st1, sw1 = quant_chain("cls", "cls-backbone", "cls-task", OFFLINE_FEATJND_CLS, BUDGETS)
-    c2, st2, sw2 = quant_chain("det", "det-backbone", "det-task", OFFLINE_FEATJND_DET, [5 * b for b in BUDGETS])
+    extra = RATE if rate else {}
+    budgets = RATE_BUDGETS if rate else BUDGETS
+    c1, st1, sw1 = quant_chain("cls", "cls-backbone", "cls-task", OFFLINE_FEATJND_CLS, budgets, **extra)
+    c2, st2, sw2 = quant_chain("det", "det-backbone", "det-task", OFFLINE_FEATJND_DET, [5 * b for b in budgets], **extra)
     comps.update(c1)
     comps.update(c2)
     sw1.update(sw2)
@@ -192,6 +211,20 @@ def main():
         [offline_parts()])
     offline["devices"] = ["cpu"]
     out["table2_offline.json"] = offline
+    out["rate.json"] = spec(
+        "rate",
+        "Rate-accuracy at paper scale (beyond the paper): the Table 2 models with every quantizer coding its batches to "
+        "bitstreams (rANS, side information included), six budgets per method, two random seeds, and the min-max "
+        "anchor at 2-8 bits; `report --rate` prints bits per pixel against accuracy and BD-rates.",
+        [classification_part(rate=True), detection_part(mmdet_detectors, rate=True)])
+    rate_offline = spec(
+        "rate_offline",
+        "Rate-accuracy offline (beyond the paper): the table2_offline models (run it with --db "
+        "results/table2_offline.db to reuse their networks and estimators) with every quantizer in codec mode, six "
+        "budgets per method, two random seeds, and the min-max anchor at 2-8 bits.",
+        [offline_parts(rate=True)])
+    rate_offline["devices"] = ["cpu"]
+    out["rate_offline.json"] = rate_offline
     for name in ("fig5_detection.json", "fig6_segmentation.json"):
         with open(os.path.join(ROOT, name)) as f:
             out[name] = figs56(json.load(f))

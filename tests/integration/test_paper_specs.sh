@@ -28,6 +28,15 @@ grep -qF "weights/swin_t.safetensors" "$TMP/err" || { cat "$TMP/err"; fail "tabl
 [[ ! -e results ]] || fail "table2 wrote results although its inputs are missing"
 out=$("$ENGINE" run "$SOURCE_DIR/experiments/fig11_quant_detection.json" --dry-run) || fail "fig11 does not validate"
 contains "$out" "340 runs (5 prepare, 10 fit, 325 evaluate)"
+# Rate-accuracy (the codec): the paper-scale grid and its offline counterpart.
+out=$("$ENGINE" run "$SOURCE_DIR/experiments/rate.json" --dry-run) || fail "rate does not validate"
+contains "$out" "experiment rate: 447 runs (11 prepare, 16 fit, 420 evaluate)"
+contains "$out" "quant-minmax"
+expect_error "does not exist" "$ENGINE" run "$SOURCE_DIR/experiments/rate.json" --devices cpu
+grep -qF "weights/swin_t.safetensors" "$TMP/err" || { cat "$TMP/err"; fail "rate: the error does not name the first missing file"; }
+[[ ! -e results ]] || fail "rate wrote results although its inputs are missing"
+out=$("$ENGINE" run "$SOURCE_DIR/experiments/rate_offline.json" --dry-run) || fail "rate_offline does not validate"
+contains "$out" "experiment rate_offline: 166 runs (4 prepare, 6 fit, 156 evaluate)"
 # --set points a spec at a user's files without editing it; the override is checked like the file.
 expect_error "does not exist" "$ENGINE" run "$SOURCE_DIR/experiments/table2.json" --devices cpu \
   --set components.cls-task.params.root=/nonexistent/imagenet --set /cases/classifier/0/cls-backbone/params/weights=/nonexistent/w.safetensors
