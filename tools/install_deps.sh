@@ -12,6 +12,7 @@ pkgs=(
   python3 python3-numpy python3-matplotlib python3-pil python3-torch python3-torchvision
   texlive-latex-base chromium
   libzstd-dev libhtscodecs-dev clang-14 libfuzzer-14-dev libclang-rt-14-dev
+  slurm-wlm munge
 )
 missing=()
 for p in "${pkgs[@]}"; do
