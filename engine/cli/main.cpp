@@ -79,9 +79,6 @@ int main(int argc, char** argv) {
     throw UserError(fmt::format("unknown command '{}'; expected run, status, query, export, merge, plugins, "
                                 "report, figures, bench, coco-eval (see --help)",
                                 cmd));
-  } catch (const SpecError& e) {
-    for (auto& p : e.problems()) std::fprintf(stderr, "featjnd-engine: error: %s:%s\n", e.file().c_str(), p.c_str());
-    return 1;
   } catch (const boost::program_options::error& e) {
     std::fprintf(stderr, "featjnd-engine: error: %s: %s (see featjnd-engine %s --help)\n", cmd.c_str(), e.what(),
                  cmd.c_str());

@@ -47,13 +47,16 @@ std::pair<int, int> parse_shard(const std::string& s) {
   return {i, n};
 }
 
+// Every comma separates two entries: "," is two empty devices, refused by check_devices.
 std::vector<std::string> split_devices(const std::string& s) {
   std::vector<std::string> out;
-  std::stringstream ss(s);
-  std::string d;
-  while (std::getline(ss, d, ','))
-    if (!d.empty()) out.push_back(d);
-  return out;
+  size_t start = 0;
+  while (true) {
+    auto comma = s.find(',', start);
+    out.push_back(s.substr(start, comma == std::string::npos ? std::string::npos : comma - start));
+    if (comma == std::string::npos) return out;
+    start = comma + 1;
+  }
 }
 
 // Before anything is written: every file or folder a path parameter names must exist.
@@ -81,7 +84,7 @@ void preflight(const Spec& spec, const Plan& plan, const std::vector<size_t>& se
   for (auto& d : devices) {
     if (d.rfind("cuda:", 0) != 0) continue;
     if (cuda < 0) cuda = cuda_device_count();
-    int idx = std::stoi(d.substr(5));
+    int idx = std::stoi(d.substr(5));  // at most 4 digits: check_devices
     if (idx >= cuda)
       throw UserError(fmt::format("device {} is not available: this machine has {} CUDA device{} (LibTorch {})",
                                   d, cuda, cuda == 1 ? "" : "s", TORCH_VERSION));
@@ -168,10 +171,8 @@ int cmd_run(const std::vector<std::string>& args) {
 
   auto reg = load_plugins(dirs);
   Spec spec = load_spec(spec_path, reg, sets);
-  std::vector<std::string> devs = devices.empty() ? spec.devices : split_devices(devices);
-  for (auto& d : devs)
-    if (auto e = check_device(d); !e.empty())
-      throw UserError(fmt::format("--devices: '{}' is not a device; expected {}", d, e));
+  std::vector<std::string> devs = vm.count("devices") ? split_devices(devices) : spec.devices;
+  if (auto e = check_devices(devs); !e.empty()) throw UserError("--devices: " + e);
   if (db.empty()) db = spec.database;
   int shard_i = 0, shard_n = 1;
   if (!shard.empty()) std::tie(shard_i, shard_n) = parse_shard(shard);
@@ -243,7 +244,7 @@ int cmd_worker(const std::vector<std::string>& args) {
   po::options_description opts("worker options (internal)");
   WorkerOptions w;
   opts.add_options()("device", po::value(&w.device)->required(), "")("db", po::value(&w.database)->required(), "")(
-      "plugin-file", po::value(&w.plugin_files)->composing(), "")("message-fd", po::value(&w.message_fd)->default_value(3), "");
+      "plugin-file", po::value(&w.plugin_files)->composing(), "")("threads", po::value(&w.threads)->default_value(0), "")("message-fd", po::value(&w.message_fd)->default_value(3), "");
   po::variables_map vm;
   if (!parse("worker", "(internal: started by run)", args, opts, {}, vm)) return 0;
   return worker_main(w);

@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 #include <set>
 #include <stdexcept>
+#include "featjnd/json_limits.h"
 
 namespace featjnd::coco {
 
@@ -44,6 +45,7 @@ struct Reader {
     if (!in) throw std::runtime_error(path + ": cannot open");
     // Whole file first: nlohmann parses a contiguous buffer several times faster than a stream.
     std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    if (auto deep = json_depth_error(text); !deep.empty()) throw std::runtime_error(path + ": " + deep);
     try {
       return json::parse(text);
     } catch (const json::parse_error& e) {

@@ -1,5 +1,6 @@
 #include "scheduler/scheduler.h"
 
+#include <algorithm>
 #include <csignal>
 #include <cstring>
 #include <deque>
@@ -11,6 +12,7 @@
 #include <poll.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
+#include <thread>
 #include <unistd.h>
 
 #include <fmt/format.h>
@@ -48,6 +50,7 @@ struct Worker {
   std::optional<size_t> root;  // the last run's prepare run
   std::chrono::steady_clock::time_point started;
   std::string log_path;
+  int deaths_in_a_row = 0;  // worker processes that died during a run, since its last finished run
 };
 
 std::string tail_of(const std::string& path, size_t lines) {
@@ -179,6 +182,10 @@ class Scheduler {
       args.push_back("--plugin-file");
       args.push_back(f);
     }
+    if (int t = threads_for(w.device); t > 0) {
+      args.push_back("--threads");
+      args.push_back(std::to_string(t));
+    }
     pid_t parent = getpid();
     pid_t pid = fork();
     if (pid < 0) throw std::runtime_error("fork failed");
@@ -209,6 +216,16 @@ class Scheduler {
     w.buffer.clear();
     w.ready = false;
     w.dead = false;
+  }
+
+  // Several CPU workers share the cores evenly; one CPU worker (or a GPU worker) decides itself.
+  int threads_for(const std::string& device) const {
+    if (device.rfind("cpu", 0) != 0) return 0;
+    auto cpu_workers = std::count_if(opt_.devices.begin(), opt_.devices.end(),
+                                     [](const std::string& d) { return d.rfind("cpu", 0) == 0; });
+    if (cpu_workers < 2) return 0;
+    int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+    return std::max(1, cores / static_cast<int>(cpu_workers));
   }
 
   void stop_worker(Worker& w, bool hard) {
@@ -264,16 +281,26 @@ class Scheduler {
         }
       }
     }
-    // The worker's loaded network first, then another run of the same prepared network.
-    std::optional<size_t> best, same_root;
+    // The worker's loaded network first, then another run of the same prepared network, then a
+    // network no other worker holds; an idle worker takes the rest rather than wait.
+    std::optional<size_t> same_root, unclaimed, any;
     for (size_t i : pending_) {
       bool failed = false;
       if (!deps_finished(i, failed)) continue;
-      if (!best) best = i;
-      if (plan_.runs[i].network_key == w.network_key) return i;
-      if (!same_root && w.root && plan_.runs[i].root == *w.root) same_root = i;
+      const auto& r = plan_.runs[i];
+      if (r.network_key == w.network_key) return i;
+      if (!same_root && w.root && r.root == *w.root) same_root = i;
+      if (!unclaimed && !held_by_other(w, r)) unclaimed = i;
+      if (!any) any = i;
     }
-    return same_root ? same_root : best;
+    return same_root ? same_root : unclaimed ? unclaimed : any;
+  }
+
+  bool held_by_other(const Worker& self, const PlannedRun& r) const {
+    for (const auto& o : workers_)
+      if (&o != &self && !o.dead && o.pid > 0 && (o.network_key == r.network_key || (o.root && *o.root == r.root)))
+        return true;
+    return false;
   }
 
   void dispatch(Worker& w, size_t i) {
@@ -341,6 +368,7 @@ class Scheduler {
       dl.last_metric = fmt::format("{}={:.4g}", m.value("key", std::string()), m.value("value", 0.0));
       display_.redraw();
     } else if (ev == "finished") {
+      w.deaths_in_a_row = 0;
       end_run(w, "finished", {});
     } else if (ev == "failed") {
       end_run(w, "failed", m.value("error", std::string("unknown error")));
@@ -360,11 +388,25 @@ class Scheduler {
       end_run(w, "failed", tail.empty() ? why : why + ": " + tail,
               WIFEXITED(status) ? std::optional<int>(WEXITSTATUS(status)) : std::nullopt,
               WIFSIGNALED(status) ? std::optional<int>(WTERMSIG(status)) : std::nullopt);
+      retire_if_faulty(w);
     } else if (!w.ready && !w.dead) {
       w.dead = true;
       dead_error_ = describe_exit(status) + " before it was ready: " + tail_of(w.log_path, 3);
       display_.message(fmt::format("{}: {}", w.device, dead_error_));
     }
+  }
+
+  // A device whose workers die twice in a row (a GPU fault, memory exhausted) is given up while
+  // other devices remain: the queue moves to them. A lone device keeps restarting its worker, so
+  // that one bad run does not fail the whole sweep.
+  void retire_if_faulty(Worker& w) {
+    if (++w.deaths_in_a_row < 2) return;
+    bool others = std::any_of(workers_.begin(), workers_.end(), [&](const Worker& o) { return &o != &w && !o.dead; });
+    if (!others) return;
+    w.dead = true;
+    display_.message(fmt::format("{}: its worker died during {} runs in a row; the remaining runs go to the other "
+                                 "devices (log: {})",
+                                 w.device, w.deaths_in_a_row, w.log_path));
   }
 
   void interrupt() {

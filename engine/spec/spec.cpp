@@ -1,5 +1,6 @@
 #include "spec/spec.h"
 
+#include <filesystem>
 #include <fstream>
 #include <optional>
 #include <regex>
@@ -9,14 +10,26 @@
 #include <fmt/format.h>
 
 #include "core/sha256.h"
+#include "featjnd/json_limits.h"
 #include "plugin_host/plugin_registry.h"
 
 namespace featjnd {
 
+namespace {
+// One line however many problems: the first three in full, then how many more. A spec with
+// thousands of unknown keys must not bury the terminal.
+std::string one_line(const std::string& file, const std::vector<std::string>& problems) {
+  if (problems.empty()) return file + ": invalid spec";
+  std::string line = file + ":" + problems.front();
+  const size_t shown = std::min<size_t>(problems.size(), 3);
+  for (size_t i = 1; i < shown; ++i) line += "; " + problems[i];
+  if (problems.size() > shown) line += fmt::format("; and {} more problems", problems.size() - shown);
+  return line;
+}
+}  // namespace
+
 SpecError::SpecError(std::string file, std::vector<std::string> problems)
-    : UserError(problems.empty() ? file : file + ": " + problems.front()),
-      file_(std::move(file)),
-      problems_(std::move(problems)) {}
+    : UserError(one_line(file, problems)), file_(std::move(file)), problems_(std::move(problems)) {}
 
 std::string SweepTarget::key() const {
   if (component.empty()) return "seed";
@@ -43,8 +56,30 @@ std::string json_pointer_escape(const std::string& token) {
 }
 
 std::string check_device(const std::string& d) {
-  static const std::regex re("^(cpu|cuda:[0-9]+)$");
-  return std::regex_match(d, re) ? std::string() : "\"cpu\" or \"cuda:N\"";
+  const std::string expected = "\"cpu\", \"cpu:N\" (N < 256: one worker per N, the cores shared) or \"cuda:N\" (N < 1024)";
+  if (d == "cpu") return {};
+  const bool cpu = d.rfind("cpu:", 0) == 0, cuda = d.rfind("cuda:", 0) == 0;
+  if (!cpu && !cuda) return expected;
+  const auto digits = d.substr(cpu ? 4 : 5);
+  // Digits only, parsed without std::stoi (which throws "stoi" past INT_MAX).
+  if (digits.empty() || digits.size() > 4 || digits.find_first_not_of("0123456789") != std::string::npos ||
+      std::stoi(digits) >= (cpu ? 256 : 1024))
+    return expected;
+  return {};
+}
+
+std::string check_devices(const std::vector<std::string>& devices) {
+  if (devices.empty()) return "no device given; expected a comma-separated list such as cpu or cuda:0,cuda:1";
+  std::set<std::string> seen;
+  for (size_t i = 0; i < devices.size(); ++i) {
+    const auto& d = devices[i];
+    if (d.empty()) return fmt::format("device {} of {} is empty; expected a comma-separated list such as cuda:0,cuda:1", i + 1, devices.size());
+    if (auto e = check_device(d); !e.empty()) return fmt::format("'{}' is not a device; expected {}", d, e);
+    // cpu and cpu:0 are one device; listing a device twice would start two workers fighting over it.
+    const auto key = d == "cpu" ? "cpu:0" : d;
+    if (!seen.insert(key).second) return fmt::format("device '{}' is listed twice", d);
+  }
+  return {};
 }
 
 namespace {
@@ -179,7 +214,7 @@ void parse_header(const nlohmann::json& doc, Checker& ck, Spec& spec) {
       auto d = (*it)[i].get<std::string>();
       if (auto e = check_device(d); !e.empty())
         ck.add(ptr, fmt::format("\"{}\" is not a device; expected {}", d, e));
-      else if (!seen.insert(d).second)
+      else if (!seen.insert(d == "cpu" ? "cpu:0" : d).second)
         ck.add(ptr, fmt::format("device \"{}\" is listed twice", d));
       spec.devices.push_back(d);
     }
@@ -545,10 +580,14 @@ Spec parse_spec(const nlohmann::json& doc, const std::string& file, const Plugin
 }
 
 Spec load_spec(const std::string& path, const PluginRegistry& plugins, const std::vector<std::string>& overrides) {
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec))
+    throw UserError(fmt::format("{}: is a directory; expected an experiment spec (a JSON file)", path));
   std::ifstream in(path);
   if (!in) throw UserError(fmt::format("cannot open experiment spec '{}'", path));
   std::stringstream ss;
   ss << in.rdbuf();
+  if (auto deep = json_depth_error(ss.str()); !deep.empty()) throw SpecError(path, {" " + deep});
   nlohmann::json doc;
   try {
     doc = nlohmann::json::parse(ss.str());

@@ -98,7 +98,10 @@ std::string json_pointer_escape(const std::string& token);
 Spec parse_spec(const nlohmann::json& doc, const std::string& file, const PluginRegistry& plugins);
 Spec load_spec(const std::string& path, const PluginRegistry& plugins, const std::vector<std::string>& overrides = {});
 
-// Devices: "cpu" or "cuda:N"; returns an empty string when fine, else what was expected.
+// Devices: "cpu", "cpu:N" or "cuda:N"; returns an empty string when fine, else what was expected.
 std::string check_device(const std::string& device);
+// A device list as --devices gives it: not empty, every entry a device, none twice (cpu = cpu:0);
+// returns an empty string when fine, else the problem.
+std::string check_devices(const std::vector<std::string>& devices);
 
 }  // namespace featjnd

@@ -1,6 +1,7 @@
 #include "worker/worker.h"
 
 #include <csignal>
+#include <cstdio>
 #include <iostream>
 #include <string>
 #include <thread>
@@ -50,21 +51,26 @@ int worker_main(const WorkerOptions& opt) {
     send(opt.message_fd, {{"event", "fatal"}, {"error", plugins.errors().front()}});
     return 2;
   }
-  torch::Device device(opt.device);
+  // "cpu:N" names one of several CPU workers; to LibTorch every one of them is the CPU.
+  const std::string torch_device = opt.device.rfind("cpu", 0) == 0 ? "cpu" : opt.device;
+  torch::Device device(torch_device);
   if (device.is_cuda() && device.index() >= static_cast<int>(torch::cuda::device_count())) {
     send(opt.message_fd, {{"event", "fatal"},
                           {"error", fmt::format("device {} is not available ({} CUDA devices)", opt.device,
                                                 torch::cuda::device_count())}});
     return 2;
   }
-  // LibTorch may start with one intra-op thread; a CPU worker owns the machine's cores, a GPU
-  // worker needs only a few to feed its device. OMP_NUM_THREADS, when set, wins.
+  // LibTorch may start with one intra-op thread; a CPU worker owns its share of the cores (the
+  // scheduler says how many), a GPU worker needs only a few to feed its device. OMP_NUM_THREADS,
+  // when set, wins.
   if (!std::getenv("OMP_NUM_THREADS")) {
     int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-    torch::set_num_threads(device.is_cpu() ? cores : std::min(cores, 4));
+    torch::set_num_threads(opt.threads > 0 ? opt.threads : device.is_cpu() ? cores : std::min(cores, 4));
   }
+  std::fprintf(stderr, "featjnd-engine worker %d on %s: %d intra-op threads\n", static_cast<int>(getpid()),
+               opt.device.c_str(), static_cast<int>(torch::get_num_threads()));
   Store store(opt.database, Store::Open::existing);
-  StageRunner runner(plugins, store, opt.device);
+  StageRunner runner(plugins, store, torch_device);
   send(opt.message_fd, {{"event", "ready"}, {"pid", static_cast<int64_t>(getpid())}});
 
   std::string line;

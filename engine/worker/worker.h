@@ -5,8 +5,9 @@
 namespace featjnd {
 
 struct WorkerOptions {
-  std::string device;
+  std::string device;  // cpu, cpu:N (a CPU worker among several) or cuda:N
   std::string database;
+  int threads = 0;     // intra-op threads; 0: all cores for a CPU worker, 4 for a GPU worker
   std::vector<std::string> plugin_files;
   int message_fd = 1;  // where events go (a pipe to the scheduler)
 };

@@ -1,5 +1,6 @@
 #include "featjnd_plugins/idx.h"
 
+#include <cstdint>
 #include <cstring>
 
 #include <fmt/format.h>
@@ -7,6 +8,11 @@
 #include <zlib.h>
 
 namespace featjnd::plugins {
+
+namespace {
+// Far above any IDX dataset (Fashion-MNIST's training images are 47 MB); a gzip bomb stops here.
+constexpr size_t kMaxIdxBytes = size_t(4) << 30;
+}  // namespace
 
 torch::Tensor parse_idx(const std::vector<unsigned char>& b, int expected_dims, const std::string& name) {
   auto bad = [&](const std::string& what) {
@@ -25,6 +31,9 @@ torch::Tensor parse_idx(const std::vector<unsigned char>& b, int expected_dims, 
     const unsigned char* p = &b[4 + 4 * static_cast<size_t>(d)];
     uint32_t v = (uint32_t(p[0]) << 24) | (uint32_t(p[1]) << 16) | (uint32_t(p[2]) << 8) | uint32_t(p[3]);
     shape.push_back(v);
+    // A header is never trusted: three sizes of 2^32 - 1 wrap a 64-bit product.
+    if (v != 0 && numel > SIZE_MAX / v)
+      throw bad(fmt::format("the dimension sizes overflow the element count at dimension {}", d));
     numel *= v;
   }
   size_t have = b.size() - header;
@@ -49,6 +58,11 @@ torch::Tensor read_idx(const std::string& path, int expected_dims) {
       throw std::runtime_error(fmt::format("'{}' is not a valid gzip stream: {}", path, msg));
     }
     if (n == 0) break;
+    if (bytes.size() + static_cast<size_t>(n) > kMaxIdxBytes) {
+      gzclose(f);
+      throw std::runtime_error(fmt::format("'{}' decompresses to more than {} bytes, the IDX reader's limit", path,
+                                           kMaxIdxBytes));
+    }
     bytes.insert(bytes.end(), buf, buf + n);
   }
   // gzread reports a truncated stream only through gzerror once the end is reached.

@@ -4,8 +4,10 @@
 #include <filesystem>
 #include <fstream>
 #include <set>
+#include <string_view>
 
 #include <fmt/format.h>
+#include <featjnd/json_limits.h>
 #include <nlohmann/json.hpp>
 #include <torch/torch.h>
 
@@ -92,7 +94,17 @@ void SafeTensors::index(const std::vector<char>& bytes, uint64_t data_len) {
     return std::runtime_error(fmt::format("'{}' is not a valid safetensors file: {}", name, what));
   };
   const uint64_t n = header_length(bytes, bytes.size() + data_len, name);
-  auto header = nlohmann::json::parse(bytes.begin() + 8, bytes.begin() + 8 + static_cast<std::ptrdiff_t>(n), nullptr, false);
+  // The format's rules: the header starts with '{' (no byte-order mark) and may be padded at the
+  // end with spaces only (a NUL would end the text early for some readers and not for others).
+  const std::string_view text(bytes.data() + 8, static_cast<size_t>(n));
+  if (text.empty() || text.front() != '{')
+    throw bad(text.size() >= 3 && text.substr(0, 3) == "\xEF\xBB\xBF" ? "the header starts with a UTF-8 byte-order mark"
+                                                                      : "the header does not start with '{'");
+  const auto last = text.find_last_not_of(' ');
+  if (text[last] != '}') throw bad("the header is padded with something other than spaces after its closing '}'");
+  if (text.find('\0') != std::string_view::npos) throw bad("the header contains a NUL byte");
+  if (auto deep = json_depth_error(text); !deep.empty()) throw bad("the header has " + deep);
+  auto header = nlohmann::json::parse(text.begin(), text.end(), nullptr, false);
   if (header.is_discarded() || !header.is_object()) throw bad("the header is not a JSON object");
   data_start_ = 8 + n;
   std::vector<std::pair<size_t, size_t>> ranges;

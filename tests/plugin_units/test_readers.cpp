@@ -81,7 +81,35 @@ TEST_CASE("safetensors: damaged files are refused with the reason") {
   SUBCASE("corrupted header") {
     auto b = good;
     b[8] = '#';  // the opening brace
-    CHECK_THROWS_WITH(SafeTensors::parse(b, "f"), doctest::Contains("not a JSON object"));
+    CHECK_THROWS_WITH(SafeTensors::parse(b, "f"), doctest::Contains("does not start with '{'"));
+  }
+  // The format allows trailing spaces only; these were all read before.
+  const std::string one = R"({"a":{"dtype":"U8","shape":[1],"data_offsets":[0,1]}})";
+  SUBCASE("space padding is allowed") { CHECK(SafeTensors::parse(with_header(one + "    ", 1), "f").has("a")); }
+  SUBCASE("NUL padding") {
+    CHECK_THROWS_WITH(SafeTensors::parse(with_header(one + std::string(3, '\0'), 1), "f"),
+                      doctest::Contains("padded with something other than spaces"));
+  }
+  SUBCASE("a NUL inside the header") {
+    auto text = one;
+    text[2] = '\0';
+    CHECK_THROWS_WITH(SafeTensors::parse(with_header(text, 1), "f"), doctest::Contains("contains a NUL byte"));
+  }
+  SUBCASE("a UTF-8 byte-order mark") {
+    CHECK_THROWS_WITH(SafeTensors::parse(with_header("\xEF\xBB\xBF" + one, 1), "f"), doctest::Contains("byte-order mark"));
+  }
+  SUBCASE("a non-string __metadata__ value") {
+    auto b = with_header(R"({"__metadata__":{"format":3},"a":{"dtype":"U8","shape":[1],"data_offsets":[0,1]}})", 1);
+    CHECK_THROWS_WITH(SafeTensors::parse(b, "f"), doctest::Contains("__metadata__ value 'format' is not a string"));
+  }
+  SUBCASE("nesting past the limit") {
+    auto b = with_header(R"({"__metadata__":)" + std::string(300, '[') + std::string(300, ']') + "}", 0);
+    CHECK_THROWS_WITH(SafeTensors::parse(b, "f"), doctest::Contains("nested deeper than 256 levels"));
+  }
+  SUBCASE("an element count that wraps") {
+    // 2^32 · 2^32 elements wrap to 0 in 64 bits, which would match empty offsets.
+    auto b = with_header(R"({"a":{"dtype":"U8","shape":[4294967296,4294967296],"data_offsets":[0,0]}})", 0);
+    CHECK_THROWS_WITH(SafeTensors::parse(b, "f"), doctest::Contains("overflows the element count"));
   }
   SUBCASE("size does not match the shape") {
     auto b = with_header(R"({"w":{"dtype":"F32","shape":[2,2],"data_offsets":[0,12]}})", 12);
@@ -148,6 +176,9 @@ TEST_CASE("IDX: damaged files are refused with the reason") {
   bad_magic[0] = 1;
   CHECK_THROWS_WITH(parse_idx(bad_magic, 1, "f"), doctest::Contains("magic number"));
   CHECK_THROWS_WITH(parse_idx(ok, 3, "f"), doctest::Contains("1 dimensions; expected 3"));
+  // Three sizes of 2^32 - 1: the 64-bit product wraps; the header is refused before any allocation.
+  std::vector<unsigned char> wraps = {0, 0, 8, 3, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 1};
+  CHECK_THROWS_WITH(parse_idx(wraps, 3, "f"), doctest::Contains("overflow the element count at dimension 2"));
 
   // A gzip stream cut short, and one with a flipped byte.
   auto path = temp_path("cut.gz");
