@@ -9,7 +9,9 @@
 #include <sstream>
 #include <unistd.h>
 
+#include <chrono>
 #include <fmt/format.h>
+#include <sqlite3.h>
 #include <nlohmann/json.hpp>
 
 #include "cli/cli_util.h"
@@ -123,67 +125,126 @@ int cmd_status(const std::vector<std::string>& args) {
   return 0;
 }
 
-int cmd_query(const std::vector<std::string>& args) {
-  po::options_description opts("query options");
-  std::string db, sql_text, format = "table";
-  opts.add_options()("db", po::value(&db)->required(), "results database")(
-      "sql", po::value(&sql_text)->required(), "one read-only SQL statement")(
-      "format", po::value(&format)->default_value("table"), "table, csv or json");
-  po::positional_options_description pos;
-  pos.add("db", 1).add("sql", 1);
-  po::variables_map vm;
-  if (!parse("query", "DB \"SQL\" [--format table|csv|json]", args, opts, pos, vm)) return 0;
-  if (format != "table" && format != "csv" && format != "json")
-    throw UserError(fmt::format("--format '{}': expected table, csv or json", format));
-  Store store(db, Store::Open::read_only);
+namespace {
+
+// Limits of one query: SQLite's heap (a recursive CTE that never ends otherwise grows until the
+// machine swaps; temporary tables are kept in memory so that the cap covers them too), its time
+// (one that never ends without growing, e.g. ORDER BY ... LIMIT 1 over it) and the rows held for
+// printing.
+constexpr int64_t kQueryHeapBytes = int64_t(256) << 20;
+
+struct QueryResult {
+  std::vector<std::string> columns;
+  std::vector<std::vector<std::string>> rows;  // text (table, csv)
+  nlohmann::json json_rows = nlohmann::json::array();
+};
+
+struct Deadline {
+  std::chrono::steady_clock::time_point at;
+  bool passed = false;
+};
+
+int past_deadline(void* p) {
+  auto* d = static_cast<Deadline*>(p);
+  d->passed = std::chrono::steady_clock::now() > d->at;
+  return d->passed ? 1 : 0;  // non-zero interrupts the statement
+}
+
+QueryResult run_query(Store& store, const std::string& sql_text, bool as_json, uint64_t max_rows, double timeout_s) {
   std::unique_ptr<sql::Statement> st;
   try {
     st = std::make_unique<sql::Statement>(store.db().raw(), sql_text);
   } catch (const std::exception& e) {
     throw UserError(e.what());
   }
+  if (st->has_more_statements())
+    throw UserError("query: the SQL holds more than one statement; give one statement per query");
   if (!st->readonly())
     throw UserError("query: the statement would modify the database; `query` opens it read-only (use SELECT)");
-  std::vector<std::string> cols;
-  for (int i = 0; i < st->columns(); ++i) cols.push_back(st->column_name(i));
-  std::vector<std::vector<std::string>> rows;
-  nlohmann::json json_rows = nlohmann::json::array();
+  store.db().exec("PRAGMA temp_store = MEMORY");
+  sqlite3_hard_heap_limit64(kQueryHeapBytes);
+  Deadline deadline{std::chrono::steady_clock::now() + std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+                                                           std::chrono::duration<double>(timeout_s))};
+  sqlite3_progress_handler(store.db().raw(), 100000, past_deadline, &deadline);
+  QueryResult out;
+  for (int i = 0; i < st->columns(); ++i) out.columns.push_back(st->column_name(i));
   try {
-    while (st->step()) {
-      if (format == "json") {
+    for (uint64_t n = 0; st->step(); ++n) {
+      if (n == max_rows)
+        throw UserError(fmt::format("query: more than {} rows; add a LIMIT or raise --max-rows", max_rows));
+      if (as_json) {
         nlohmann::json row = nlohmann::json::object();
-        for (int i = 0; i < st->columns(); ++i) row[cols[static_cast<size_t>(i)]] = column_json(*st, i);
-        json_rows.push_back(row);
+        for (int i = 0; i < st->columns(); ++i) row[out.columns[static_cast<size_t>(i)]] = column_json(*st, i);
+        out.json_rows.push_back(row);
       } else {
         std::vector<std::string> row;
         for (int i = 0; i < st->columns(); ++i) row.push_back(column_text(*st, i));
-        rows.push_back(row);
+        out.rows.push_back(row);
       }
     }
+  } catch (const UserError&) {
+    throw;
   } catch (const std::exception& e) {
-    throw UserError(e.what());
+    std::string what = e.what();
+    if (deadline.passed)
+      what = fmt::format("query: the statement ran for more than {} s (a recursive CTE without an end?); bound it "
+                         "with LIMIT or raise --timeout",
+                         timeout_s);
+    else if (what.find("out of memory") != std::string::npos)
+      what = fmt::format("query: the statement needs more than {} MiB of memory (a recursive CTE without an end?); "
+                         "bound it with LIMIT",
+                         kQueryHeapBytes >> 20);
+    throw UserError(what);
   }
+  return out;
+}
+
+void print_query(const QueryResult& q, const std::string& format) {
   if (format == "json") {
-    std::cout << json_rows.dump(2) << "\n";
-  } else if (format == "csv") {
-    for (size_t i = 0; i < cols.size(); ++i) std::cout << (i ? "," : "") << csv_escape(cols[i]);
+    std::cout << q.json_rows.dump(2) << "\n";
+    return;
+  }
+  if (format == "csv") {
+    for (size_t i = 0; i < q.columns.size(); ++i) std::cout << (i ? "," : "") << csv_escape(q.columns[i]);
     std::cout << "\n";
-    for (auto& r : rows) {
+    for (auto& r : q.rows) {
       for (size_t i = 0; i < r.size(); ++i) std::cout << (i ? "," : "") << csv_escape(r[i]);
       std::cout << "\n";
     }
-  } else {
-    std::vector<size_t> w(cols.size());
-    for (size_t i = 0; i < cols.size(); ++i) w[i] = cols[i].size();
-    for (auto& r : rows)
-      for (size_t i = 0; i < r.size(); ++i) w[i] = std::min<size_t>(std::max(w[i], r[i].size()), 60);
-    for (size_t i = 0; i < cols.size(); ++i) std::cout << fmt::format("{:<{}}  ", cols[i], w[i]);
-    std::cout << "\n";
-    for (auto& r : rows) {
-      for (size_t i = 0; i < r.size(); ++i) std::cout << fmt::format("{:<{}}  ", r[i], w[i]);
-      std::cout << "\n";
-    }
+    return;
   }
+  std::vector<size_t> w(q.columns.size());
+  for (size_t i = 0; i < q.columns.size(); ++i) w[i] = q.columns[i].size();
+  for (auto& r : q.rows)
+    for (size_t i = 0; i < r.size(); ++i) w[i] = std::min<size_t>(std::max(w[i], r[i].size()), 60);
+  for (size_t i = 0; i < q.columns.size(); ++i) std::cout << fmt::format("{:<{}}  ", q.columns[i], w[i]);
+  std::cout << "\n";
+  for (auto& r : q.rows) {
+    for (size_t i = 0; i < r.size(); ++i) std::cout << fmt::format("{:<{}}  ", r[i], w[i]);
+    std::cout << "\n";
+  }
+}
+
+}  // namespace
+
+int cmd_query(const std::vector<std::string>& args) {
+  po::options_description opts("query options");
+  std::string db, sql_text, format = "table";
+  uint64_t max_rows = 1'000'000;
+  double timeout_s = 300;
+  opts.add_options()("db", po::value(&db)->required(), "results database")(
+      "sql", po::value(&sql_text)->required(), "one read-only SQL statement")(
+      "format", po::value(&format)->default_value("table"), "table, csv or json")(
+      "max-rows", po::value(&max_rows)->default_value(max_rows), "refuse a result of more rows than this")(
+      "timeout", po::value(&timeout_s)->default_value(timeout_s), "stop a statement that runs longer (seconds)");
+  po::positional_options_description pos;
+  pos.add("db", 1).add("sql", 1);
+  po::variables_map vm;
+  if (!parse("query", "DB \"SQL\" [--format table|csv|json] [--max-rows N] [--timeout S]", args, opts, pos, vm)) return 0;
+  if (format != "table" && format != "csv" && format != "json")
+    throw UserError(fmt::format("--format '{}': expected table, csv or json", format));
+  Store store(db, Store::Open::read_only);
+  print_query(run_query(store, sql_text, format == "json", max_rows, timeout_s), format);
   return 0;
 }
 

@@ -1,5 +1,6 @@
 // featjnd-engine: the command-line host. Every error ends as one line on stderr and a non-zero
 // exit status.
+#include <csignal>
 #include <cstdio>
 #include <iostream>
 #include <string>
@@ -49,6 +50,9 @@ Commands:
 
 int main(int argc, char** argv) {
   using namespace featjnd;
+  // Past `ulimit -f` the kernel would kill the process with SIGXFSZ without a word; ignored, the
+  // write fails with EFBIG and the error names it (workers inherit the disposition through exec).
+  std::signal(SIGXFSZ, SIG_IGN);
   std::vector<std::string> args(argv + 1, argv + argc);
   if (args.empty()) {
     std::fputs(kUsage, stderr);

@@ -158,6 +158,8 @@ int cmd_run(const std::vector<std::string>& args) {
       "dry-run", po::bool_switch(), "print the expanded runs and their dependencies; write nothing")(
       "db", po::value(&db), "results database (default: the spec's, or results/<name>.db)")(
       "shard", po::value(&shard), "run a deterministic 1/N of the runs: i/N")(
+      "max-runs", po::value<uint64_t>()->default_value(kDefaultMaxRuns),
+      "refuse a grid of more runs than this (counted before it is expanded)")(
       "plugin-dir", po::value(&dirs)->composing(), "also search this folder for plugins (repeatable)")(
       "set", po::value(&sets)->composing(),
       "override a spec field: PATH=VALUE, PATH dotted (components.task.params.root) or a JSON pointer; VALUE JSON "
@@ -178,7 +180,7 @@ int cmd_run(const std::vector<std::string>& args) {
   if (!shard.empty()) std::tie(shard_i, shard_n) = parse_shard(shard);
 
   FileHasher hasher;
-  Plan plan = expand(spec, reg, hasher);
+  Plan plan = expand(spec, reg, hasher, vm["max-runs"].as<uint64_t>());
   auto selected = shard_runs(plan, shard_i, shard_n);
   if (vm["dry-run"].as<bool>()) {
     print_plan(spec, plan, selected, db, shard);
@@ -187,6 +189,7 @@ int cmd_run(const std::vector<std::string>& args) {
   preflight(spec, plan, selected, reg, devs);
 
   Store store(db, Store::Open::create);
+  store.check_integrity();
   Provenance prov;
   prov.engine_version = FEATJND_ENGINE_VERSION;
   prov.git_commit = kGitCommit;
@@ -212,6 +215,7 @@ int cmd_run(const std::vector<std::string>& args) {
   }
   int64_t exp = store.ensure_experiment(spec.name, spec.description);
   int64_t inv = store.begin_invocation(exp, prov);
+  store.take_lease(inv);
 
   SchedulerOptions so;
   so.devices = devs;

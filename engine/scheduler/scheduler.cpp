@@ -110,7 +110,16 @@ class Scheduler {
       workers_.push_back(w);
     }
 
-    loop();
+    try {
+      loop();
+    } catch (...) {
+      for (auto& w : workers_) {
+        if (w.current) end_run(w, "killed", "the engine stopped: another engine took one of its runs");
+        stop_worker(w, true);
+      }
+      display_.finish();
+      throw;
+    }
 
     for (auto& w : workers_) stop_worker(w, false);
     display_.finish();
@@ -141,14 +150,19 @@ class Scheduler {
         ++result_.skipped;
         continue;
       }
-      if (st.status == "running" && store_.owner_alive(st.id))
-        throw UserError(fmt::format("run #{} ({} {}) is being executed by another featjnd-engine process; "
-                                    "wait for it or stop it first",
-                                    st.id, r.stage, r.label));
-      // Whatever an interrupted, failed or killed attempt left is removed before the redo.
-      store_.requeue(st.id);
+      if (st.status == "running" && store_.owner_alive(st.id)) throw taken(i);
+      // Whatever an interrupted, failed or killed attempt left is removed before the redo, unless
+      // another engine took the run since it was read.
+      if (st.status != "queued" && !store_.requeue(st.id, st)) throw taken(i);
       pending_.push_back(i);
     }
+  }
+
+  UserError taken(size_t i) const {
+    const auto& r = plan_.runs[i];
+    return UserError(fmt::format("run #{} ({} {}) is being executed by another featjnd-engine process; wait for it "
+                                 "or stop it first",
+                                 run_id_[i], r.stage, r.label));
   }
 
   std::vector<int64_t> ancestors(size_t i) const {
@@ -305,8 +319,7 @@ class Scheduler {
 
   void dispatch(Worker& w, size_t i) {
     pending_.erase(std::find(pending_.begin(), pending_.end(), i));
-    if (!store_.claim(run_id_[i], invocation_, w.device))
-      throw std::runtime_error(fmt::format("run #{} was taken by another process", run_id_[i]));
+    if (!store_.claim(run_id_[i], invocation_, w.device)) throw taken(i);
     store_.set_worker_pid(run_id_[i], w.pid);
     state_[i] = State::running;
     w.current = i;

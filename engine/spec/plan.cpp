@@ -186,7 +186,38 @@ PlannedRun plan_run(const Spec& spec, const PluginRegistry& plugins, FileHasher&
 
 }  // namespace
 
-Plan expand(const Spec& spec, const PluginRegistry& plugins, FileHasher& hasher) {
+GridSize grid_size(const Spec& spec, const PluginRegistry& plugins) {
+  GridSize g;
+  std::map<std::string, StageInfo> info;
+  for (const auto& st : spec.stages) {
+    const StageInfo* up = st.after.empty() ? nullptr : &info.at(st.after);
+    StageInfo si = stage_info(spec, plugins, st, up);
+    uint64_t n = 1;
+    std::string factors;
+    for (size_t a : si.axes) {
+      const uint64_t k = spec.axes[a].size();
+      n = (k != 0 && n > UINT64_MAX / k) ? UINT64_MAX : n * k;  // saturates: only "too many" matters
+      factors += fmt::format("{}{} {}", factors.empty() ? "" : " × ", k, spec.axes[a].name);
+    }
+    g.runs = g.runs > UINT64_MAX - n ? UINT64_MAX : g.runs + n;
+    if (n > g.largest_stage_runs) {
+      g.largest_stage_runs = n;
+      g.largest_stage = st.name;
+      g.largest_factors = factors;
+    }
+    info[st.name] = std::move(si);
+  }
+  return g;
+}
+
+Plan expand(const Spec& spec, const PluginRegistry& plugins, FileHasher& hasher, uint64_t max_runs) {
+  // Counted before anything is built: a grid of 10^9 points would otherwise be expanded in
+  // memory until the process dies, --dry-run included.
+  if (const auto g = grid_size(spec, plugins); g.runs > max_runs)
+    throw UserError(fmt::format("{}: the grid has {} runs, more than the limit of {} (the largest stage, '{}', has "
+                                "{}: {}); check the sweep, or raise the limit with --max-runs",
+                                spec.file, g.runs == UINT64_MAX ? std::string("over 1.8e19") : std::to_string(g.runs),
+                                max_runs, g.largest_stage, g.largest_stage_runs, g.largest_factors));
   Plan plan;
   std::map<std::string, StageInfo> info;
   for (const auto& st : spec.stages) {

@@ -1,4 +1,5 @@
 #pragma once
+#include <cstdint>
 #include <map>
 #include <string>
 #include <vector>
@@ -41,7 +42,19 @@ class FileHasher {
   std::map<std::string, std::string> cache_;
 };
 
-Plan expand(const Spec& spec, const PluginRegistry& plugins, FileHasher& hasher);
+// How many runs expand() would build at most (before equal points are merged), per stage the
+// product of the sizes of the axes it depends on; saturates at UINT64_MAX.
+struct GridSize {
+  uint64_t runs = 0;
+  uint64_t largest_stage_runs = 0;
+  std::string largest_stage, largest_factors;  // "3 noise.sigma × 5 seed"
+};
+GridSize grid_size(const Spec& spec, const PluginRegistry& plugins);
+
+inline constexpr uint64_t kDefaultMaxRuns = 1'000'000;
+
+// Refuses (UserError) a grid larger than max_runs before building anything.
+Plan expand(const Spec& spec, const PluginRegistry& plugins, FileHasher& hasher, uint64_t max_runs = kDefaultMaxRuns);
 
 // Deterministic 1/N of the runs: a run belongs to shard (first 8 hex digits of its hash) mod N;
 // the runs it depends on are kept with it (merge later drops the duplicates by hash).

@@ -21,14 +21,27 @@ std::string first_line(const std::string& s) {
 }  // namespace
 
 Statement::Statement(sqlite3* db, const std::string& sql) : db_(db), sql_(sql) {
-  if (sqlite3_prepare_v2(db, sql.c_str(), static_cast<int>(sql.size()), &stmt_, nullptr) != SQLITE_OK)
+  const char* tail = nullptr;
+  if (sqlite3_prepare_v2(db, sql_.c_str(), static_cast<int>(sql_.size()), &stmt_, &tail) != SQLITE_OK)
     fail(db, fmt::format("SQL error in \"{}\"", first_line(sql)));
   if (!stmt_) throw std::runtime_error("empty SQL statement");
+  tail_ = tail ? static_cast<size_t>(tail - sql_.c_str()) : sql_.size();
+}
+
+bool Statement::has_more_statements() const {
+  // Whatever follows the first statement is another one unless SQLite finds nothing in it
+  // (whitespace, comments and semicolons prepare to no statement).
+  sqlite3_stmt* next = nullptr;
+  const std::string rest = sql_.substr(tail_);
+  if (sqlite3_prepare_v2(db_, rest.c_str(), static_cast<int>(rest.size()), &next, nullptr) != SQLITE_OK) return true;
+  const bool more = next != nullptr;
+  sqlite3_finalize(next);
+  return more;
 }
 Statement::~Statement() {
   if (stmt_) sqlite3_finalize(stmt_);
 }
-Statement::Statement(Statement&& o) noexcept : db_(o.db_), stmt_(o.stmt_), sql_(std::move(o.sql_)) {
+Statement::Statement(Statement&& o) noexcept : db_(o.db_), stmt_(o.stmt_), sql_(std::move(o.sql_)), tail_(o.tail_) {
   o.stmt_ = nullptr;
 }
 Statement& Statement::bind(int i, int64_t v) {
@@ -54,6 +67,13 @@ bool Statement::step() {
   if (rc == SQLITE_DONE) return false;
   std::string msg = sqlite3_errmsg(db_);
   sqlite3_reset(stmt_);
+  // A full disk or a file-size limit: say which file, since the statement alone does not.
+  const int code = rc & 0xff;
+  if (code == SQLITE_FULL || code == SQLITE_IOERR) {
+    const char* file = sqlite3_db_filename(db_, "main");
+    throw std::runtime_error(fmt::format("writing to '{}' failed in \"{}\": {} (disk full or file size limit?)",
+                                         file ? file : "?", first_line(sql_), msg));
+  }
   throw std::runtime_error(fmt::format("SQL error in \"{}\": {}", first_line(sql_), msg));
 }
 void Statement::reset() {
@@ -85,27 +105,62 @@ std::optional<std::string> Statement::maybe_text(int i) const {
 }
 bool Statement::readonly() const { return sqlite3_stmt_readonly(stmt_) != 0; }
 
-Database::Database(const std::string& path, Mode mode) : path_(path) {
-  int flags = mode == Mode::read_only ? SQLITE_OPEN_READONLY
-              : mode == Mode::read_write ? SQLITE_OPEN_READWRITE
-                                         : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE;
-  if (sqlite3_open_v2(path.c_str(), &db_, flags | SQLITE_OPEN_NOMUTEX, nullptr) != SQLITE_OK) {
-    std::string msg = db_ ? sqlite3_errmsg(db_) : "out of memory";
-    if (db_) sqlite3_close(db_);
-    db_ = nullptr;
-    throw std::runtime_error(fmt::format("cannot open database '{}': {}", path, msg));
+namespace {
+// A file name as an SQLite URI path: '%', '?' and '#' escaped.
+std::string uri_of(const std::string& path, const char* query) {
+  std::string out = "file:";
+  for (char c : path) {
+    if (c == '%' || c == '?' || c == '#')
+      out += fmt::format("%{:02X}", static_cast<unsigned char>(c));
+    else
+      out += c;
+  }
+  return out + "?" + query;
+}
+}  // namespace
+
+sqlite3* Database::open(const std::string& name, int flags) {
+  sqlite3* db = nullptr;
+  if (sqlite3_open_v2(name.c_str(), &db, flags | SQLITE_OPEN_NOMUTEX, nullptr) != SQLITE_OK) {
+    std::string msg = db ? sqlite3_errmsg(db) : "out of memory";
+    if (db) sqlite3_close(db);
+    throw std::runtime_error(fmt::format("cannot open database '{}': {}", path_, msg));
   }
   // Workers and the scheduler write to one file at once; wait instead of "database is locked".
-  sqlite3_busy_timeout(db_, 30000);
+  sqlite3_busy_timeout(db, 30000);
+  return db;
+}
+
+Database::Database(const std::string& path, Mode mode) : path_(path) {
+  if (mode != Mode::read_only) {
+    db_ = open(path, mode == Mode::read_write ? SQLITE_OPEN_READWRITE : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
+    return;
+  }
+  // Read-only commands: mode=ro first. On read-only media a WAL database cannot create its
+  // shared-memory file and every read fails with "unable to open database file"; nothing else can
+  // write there either, so the file is then opened as immutable (no locks, no -shm).
+  db_ = open(uri_of(path, "mode=ro"), SQLITE_OPEN_READONLY | SQLITE_OPEN_URI);
+  sqlite3_stmt* probe = nullptr;
+  int rc = sqlite3_prepare_v2(db_, "SELECT 1 FROM sqlite_master LIMIT 1", -1, &probe, nullptr);
+  if (rc == SQLITE_OK) rc = sqlite3_step(probe);
+  sqlite3_finalize(probe);
+  if ((rc & 0xff) == SQLITE_CANTOPEN || (rc & 0xff) == SQLITE_READONLY) {
+    sqlite3_close_v2(db_);
+    db_ = nullptr;
+    db_ = open(uri_of(path, "mode=ro&immutable=1"), SQLITE_OPEN_READONLY | SQLITE_OPEN_URI);
+  }
 }
 Database::~Database() {
   if (db_) sqlite3_close_v2(db_);
 }
 void Database::exec(const std::string& sql) {
   char* err = nullptr;
-  if (sqlite3_exec(db_, sql.c_str(), nullptr, nullptr, &err) != SQLITE_OK) {
+  if (int rc = sqlite3_exec(db_, sql.c_str(), nullptr, nullptr, &err); rc != SQLITE_OK) {
     std::string msg = err ? err : "unknown error";
     sqlite3_free(err);
+    if ((rc & 0xff) == SQLITE_FULL || (rc & 0xff) == SQLITE_IOERR)
+      throw std::runtime_error(fmt::format("writing to '{}' failed in \"{}\": {} (disk full or file size limit?)",
+                                           path_, first_line(sql), msg));
     throw std::runtime_error(fmt::format("SQL error in \"{}\": {}", first_line(sql), msg));
   }
 }

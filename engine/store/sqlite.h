@@ -28,6 +28,7 @@ class Statement {
   Statement& bind(int i, const std::optional<std::string>& v) {
     return v ? bind(i, *v) : bind_null(i);
   }
+  Statement& bind(int i, const std::optional<int64_t>& v) { return v ? bind(i, *v) : bind_null(i); }
   bool step();  // true while a row is available
   void run() { while (step()) {} }
   void reset();
@@ -42,12 +43,15 @@ class Statement {
   std::string text(int i) const;
   std::optional<std::string> maybe_text(int i) const;
   bool readonly() const;
+  // Whether the text held more than this one statement (query refuses to ignore the rest).
+  bool has_more_statements() const;
   sqlite3_stmt* raw() { return stmt_; }
 
  private:
   sqlite3* db_ = nullptr;
   sqlite3_stmt* stmt_ = nullptr;
   std::string sql_;
+  size_t tail_ = 0;  // where the first statement ends in sql_
 };
 
 class Database {
@@ -66,6 +70,7 @@ class Database {
   const std::string& path() const { return path_; }
 
  private:
+  sqlite3* open(const std::string& name, int flags);  // throws naming path_
   sqlite3* db_ = nullptr;
   std::string path_;
 };

@@ -2,7 +2,12 @@
 
 #include <chrono>
 #include <filesystem>
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <fcntl.h>
 #include <signal.h>
+#include <sys/file.h>
 #include <unistd.h>
 
 #include <fmt/format.h>
@@ -152,12 +157,18 @@ ALTER TABLE invocations ADD COLUMN overrides TEXT NOT NULL DEFAULT '[]';
 };
 static_assert(sizeof(kMigrations) / sizeof(kMigrations[0]) == Store::kSchemaVersion);
 
-bool pid_alive(int64_t pid) {
-  if (pid <= 0) return false;
-  return kill(static_cast<pid_t>(pid), 0) == 0 || errno == EPERM;
+// "SQL error in \"...\": database disk image is malformed" -> SQLite's own words.
+std::string sql_reason(const std::string& what) {
+  auto colon = what.rfind("\": ");
+  return colon == std::string::npos ? what : what.substr(colon + 3);
 }
 
+
 }  // namespace
+
+Store::~Store() {
+  if (lease_fd_ >= 0) ::close(lease_fd_);
+}
 
 Store::Store(const std::string& path, Open mode) : path_(path) {
   if (mode != Open::create && !fs::exists(path))
@@ -170,6 +181,7 @@ Store::Store(const std::string& path, Open mode) : path_(path) {
       path, mode == Open::read_only ? sql::Database::Mode::read_only
                                     : mode == Open::existing ? sql::Database::Mode::read_write
                                                              : sql::Database::Mode::read_write_create);
+  refuse_foreign();
   if (mode == Open::read_only) {
     db_->exec("PRAGMA query_only = 1");
     int v = schema_version();
@@ -183,6 +195,41 @@ Store::Store(const std::string& path, Open mode) : path_(path) {
   db_->exec("PRAGMA synchronous = NORMAL");
   db_->exec("PRAGMA foreign_keys = ON");
   migrate();
+}
+
+// Another application's SQLite file must not gain the engine's tables: a database with tables
+// but no schema_version is not ours.
+void Store::refuse_foreign() {
+  std::vector<std::string> tables;
+  try {
+    auto st = db_->prepare("SELECT name FROM sqlite_master WHERE type='table' ORDER BY name");
+    while (st.step()) tables.push_back(st.text(0));
+  } catch (const std::exception& e) {
+    throw UserError(fmt::format("database '{}' cannot be read ({}); it is damaged or not an SQLite database", path_,
+                                sql_reason(e.what())));
+  }
+  if (tables.empty() || std::find(tables.begin(), tables.end(), "schema_version") != tables.end()) return;
+  std::string names;
+  for (size_t i = 0; i < tables.size() && i < 3; ++i) names += (i ? ", " : "") + tables[i];
+  if (tables.size() > 3) names += ", ...";
+  throw UserError(fmt::format("database '{}' belongs to another application (tables {}; no featjnd schema); the "
+                              "engine writes only to its own databases: give another --db",
+                              path_, names));
+}
+
+void Store::check_integrity() {
+  std::string problems;
+  try {
+    auto st = db_->prepare("PRAGMA quick_check(3)");
+    while (st.step())
+      if (st.text(0) != "ok") problems += (problems.empty() ? "" : "; ") + st.text(0);
+  } catch (const std::exception& e) {
+    problems = sql_reason(e.what());
+  }
+  if (!problems.empty())
+    throw UserError(fmt::format("database '{}' is damaged (quick_check: {}); restore it from a copy or run into a "
+                                "new --db",
+                                path_, problems.size() > 200 ? problems.substr(0, 197) + "..." : problems));
 }
 
 std::string Store::artifact_root() const {
@@ -213,17 +260,26 @@ void Store::migrate() {
   tx.commit();
 }
 
+// Read and write in one IMMEDIATE transaction: a read statement left open across a write makes
+// SQLite answer "database is locked" at once, busy timeout or not, when another engine wrote in
+// between (two engines started at the same moment).
 int64_t Store::ensure_experiment(const std::string& name, const std::string& description) {
-  auto sel = db_->prepare("SELECT id FROM experiments WHERE name = ?");
-  sel.bind(1, name);
-  if (sel.step()) {
-    int64_t id = sel.integer(0);
-    db_->prepare("UPDATE experiments SET description = ? WHERE id = ?").bind(1, description).bind(2, id).run();
-    return id;
+  sql::Transaction tx(*db_);
+  std::optional<int64_t> id;
+  {
+    auto sel = db_->prepare("SELECT id FROM experiments WHERE name = ?");
+    sel.bind(1, name);
+    if (sel.step()) id = sel.integer(0);
   }
-  db_->prepare("INSERT INTO experiments(name, description, created_at) VALUES (?,?,?)")
-      .bind(1, name).bind(2, description).bind(3, now_seconds()).run();
-  return db_->last_insert_id();
+  if (id) {
+    db_->prepare("UPDATE experiments SET description = ? WHERE id = ?").bind(1, description).bind(2, *id).run();
+  } else {
+    db_->prepare("INSERT INTO experiments(name, description, created_at) VALUES (?,?,?)")
+        .bind(1, name).bind(2, description).bind(3, now_seconds()).run();
+    id = db_->last_insert_id();
+  }
+  tx.commit();
+  return *id;
 }
 
 int64_t Store::begin_invocation(int64_t experiment_id, const Provenance& p) {
@@ -255,14 +311,16 @@ void Store::end_invocation(int64_t id, int exit_status) {
 }
 
 RunState Store::add_run(int64_t experiment_id, const PlannedRun& run, const std::vector<int64_t>& deps) {
-  auto sel = db_->prepare("SELECT id, status, attempt, invocation_id FROM runs WHERE config_hash = ?");
-  sel.bind(1, run.hash);
-  if (sel.step()) {
-    RunState s{sel.integer(0), sel.text(1), static_cast<int>(sel.integer(2)), std::nullopt};
-    if (!sel.is_null(3)) s.invocation_id = sel.integer(3);
-    return s;
+  sql::Transaction tx(*db_);  // the lookup and the insert together: two engines, one row
+  {
+    auto sel = db_->prepare("SELECT id, status, attempt, invocation_id FROM runs WHERE config_hash = ?");
+    sel.bind(1, run.hash);
+    if (sel.step()) {
+      RunState s{sel.integer(0), sel.text(1), static_cast<int>(sel.integer(2)), std::nullopt};
+      if (!sel.is_null(3)) s.invocation_id = sel.integer(3);
+      return s;
+    }
   }
-  sql::Transaction tx(*db_);
   db_->prepare(
          "INSERT INTO runs(experiment_id, config_hash, stage, stage_type, label, config_json, status, queued_at) "
          "VALUES (?,?,?,?,?,?,'queued',?)")
@@ -286,35 +344,69 @@ RunState Store::add_run(int64_t experiment_id, const PlannedRun& run, const std:
   return RunState{id, "queued", 0, std::nullopt};
 }
 
+std::string Store::lease_path(int64_t invocation_id) const {
+  return (fs::path(artifact_root()) / "leases" / fmt::format("invocation-{}.lock", invocation_id)).string();
+}
+
+// The lease of an invocation is an exclusive flock on its lock file, held by the engine process
+// for its whole life and dropped by the kernel when it exits (a zombie holds no lock; a reused pid
+// never held it). Process ids decide nothing.
+void Store::take_lease(int64_t invocation_id) {
+  const auto path = lease_path(invocation_id);
+  fs::create_directories(fs::path(path).parent_path());
+  int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (fd < 0 || ::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    if (fd >= 0) ::close(fd);
+    throw std::runtime_error(fmt::format("cannot take the lease '{}': {}", path, std::strerror(errno)));
+  }
+  lease_fd_ = fd;
+  lease_invocation_ = invocation_id;
+}
+
+bool Store::lease_held(int64_t invocation_id) const {
+  if (invocation_id == lease_invocation_) return false;  // ours: not "another process"
+  int fd = ::open(lease_path(invocation_id).c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return false;  // never taken (an engine before leases) or removed: nobody holds it
+  const bool held = ::flock(fd, LOCK_EX | LOCK_NB) != 0 && errno == EWOULDBLOCK;
+  ::close(fd);
+  return held;
+}
+
 bool Store::owner_alive(int64_t run_id) {
   auto st = db_->prepare(
-      "SELECT i.host, i.pid, i.ended_at, r.heartbeat FROM runs r JOIN invocations i ON i.id = r.invocation_id "
+      "SELECT i.host, i.id, i.ended_at, r.heartbeat FROM runs r JOIN invocations i ON i.id = r.invocation_id "
       "WHERE r.id = ?");
   st.bind(1, run_id);
   if (!st.step()) return false;
   if (!st.is_null(2)) return false;  // that invocation has ended
   std::string host = st.text(0);
-  int64_t pid = st.integer(1);
+  int64_t invocation = st.integer(1);
   double hb = st.is_null(3) ? 0.0 : st.real(3);
-  if (host == host_name()) return pid != getpid() && pid_alive(pid);
+  if (host == host_name()) return lease_held(invocation);
   return now_seconds() - hb < 120.0;  // another machine: trust a fresh heartbeat only
 }
 
-void Store::requeue(int64_t run_id) {
-  // Remove the files a failed or interrupted attempt registered, then its rows.
+bool Store::requeue(int64_t run_id, const RunState& seen) {
+  // Compare and set: only the state this engine saw is put back. Another engine that claimed the
+  // run in between keeps it (a blind status='queued' let two engines execute one run).
+  sql::Transaction tx(*db_);
+  db_->prepare(
+         "UPDATE runs SET status='queued', queued_at=?, start_time=NULL, end_time=NULL, heartbeat=NULL, "
+         "error=NULL, exit_status=NULL, signal=NULL, device=NULL, pid=NULL "
+         "WHERE id=? AND status=? AND attempt=? AND invocation_id IS ?")
+      .bind(1, now_seconds()).bind(2, run_id).bind(3, seen.status).bind(4, seen.attempt)
+      .bind(5, seen.invocation_id).run();
+  if (db_->changes() != 1) return false;
+  // What the earlier attempt left: its files, then its rows.
   for (auto& [name, path] : artifacts_of(run_id)) {
     std::error_code ec;
     fs::remove(path, ec);
   }
-  sql::Transaction tx(*db_);
   for (const char* q : {"DELETE FROM metrics WHERE run_id = ?", "DELETE FROM artifacts WHERE run_id = ?",
                         "DELETE FROM tags WHERE run_id = ?"})
     db_->prepare(q).bind(1, run_id).run();
-  db_->prepare(
-         "UPDATE runs SET status='queued', queued_at=?, start_time=NULL, end_time=NULL, heartbeat=NULL, "
-         "error=NULL, exit_status=NULL, signal=NULL, device=NULL, pid=NULL WHERE id=?")
-      .bind(1, now_seconds()).bind(2, run_id).run();
   tx.commit();
+  return true;
 }
 
 bool Store::claim(int64_t run_id, int64_t invocation_id, const std::string& device) {

@@ -56,6 +56,9 @@ class Store {
   static constexpr int kSchemaVersion = 3;
 
   Store(const std::string& path, Open mode);
+  ~Store();
+  Store(const Store&) = delete;
+  Store& operator=(const Store&) = delete;
   sql::Database& db() { return *db_; }
   const std::string& path() const { return path_; }
   int schema_version();
@@ -68,10 +71,17 @@ class Store {
 
   // Inserts the run unless its hash is known; returns its id and state.
   RunState add_run(int64_t experiment_id, const PlannedRun& run, const std::vector<int64_t>& deps);
-  // Whether an engine process that owns a 'running' run is still alive.
+  // Whether the engine that owns a 'running' run is still alive: its invocation's lease is held
+  // (this host), or its heartbeat is fresh (another host).
   bool owner_alive(int64_t run_id);
-  // Puts a run back in the queue, deleting what a previous, unfinished attempt left behind.
-  void requeue(int64_t run_id);
+  // Takes the lease of this process's invocation (held until the Store is destroyed or the
+  // process ends).
+  void take_lease(int64_t invocation_id);
+  // Puts a run back in the queue if it is still in the state `seen` (compare and set), deleting
+  // what the unfinished attempt left behind; false when another engine changed it meanwhile.
+  bool requeue(int64_t run_id, const RunState& seen);
+  // PRAGMA quick_check; throws UserError naming the damage.
+  void check_integrity();
   // queued -> running, atomically; false if someone else took it.
   bool claim(int64_t run_id, int64_t invocation_id, const std::string& device);
   void set_worker_pid(int64_t run_id, int64_t pid);
@@ -89,6 +99,11 @@ class Store {
 
  private:
   void migrate();
+  void refuse_foreign();
+  std::string lease_path(int64_t invocation_id) const;
+  bool lease_held(int64_t invocation_id) const;
+  int lease_fd_ = -1;
+  int64_t lease_invocation_ = -1;
   void write_metric_rows(const std::vector<MetricRow>& rows);  // inside the caller's transaction
   std::string path_;
   std::unique_ptr<sql::Database> db_;

@@ -205,3 +205,29 @@ TEST_CASE("overrides: --set changes a spec field by dotted path or JSON pointer,
   CHECK(error_of("epochs").find("expected PATH=VALUE") != std::string::npos);
   CHECK(error_of("name.x=1").find("/name is not an object or array") != std::string::npos);
 }
+
+TEST_CASE("a grid past the limit is refused before it is expanded") {
+  auto doc = toy_spec();
+  Spec spec = parse_spec(doc, "spec.json", toy_plugins());
+  auto g = grid_size(spec, toy_plugins());
+  CHECK(g.runs == 15);  // the toy grid: nothing merged
+  CHECK(g.largest_stage == "eval-fit");
+  FileHasher h;
+  CHECK_THROWS_WITH(expand(spec, toy_plugins(), h, 14), doctest::Contains("the grid has 15 runs, more than the limit of 14"));
+  CHECK(expand(spec, toy_plugins(), h, 15).runs.size() == 15);
+
+  // Over a million runs (backbone 10 × task 10 × σ 10 × 1000 seeds for the noise evaluations
+  // alone): counted at once, refused before one run is built.
+  nlohmann::json ten = nlohmann::json::array(), thousand = nlohmann::json::array();
+  for (int i = 0; i < 10; ++i) ten.push_back(0.1 * (i + 1));
+  for (int i = 0; i < 1000; ++i) thousand.push_back(i);
+  doc["sweep"]["noise"] = {{"sigma", ten}, {"seed", thousand}};
+  doc["sweep"]["fitted"] = {{"lambda", ten}, {"alpha", ten}};
+  doc["sweep"]["task"] = {{"epochs", nlohmann::json::array({1, 2, 3, 4, 5, 6, 7, 8, 9, 10})}};
+  doc["sweep"]["backbone"] = {{"channels", nlohmann::json::array({1, 2, 3, 4, 5, 6, 7, 8, 9, 10})}};
+  Spec big = parse_spec(doc, "big.json", toy_plugins());
+  g = grid_size(big, toy_plugins());
+  CHECK(g.runs == 100 + 1'000 + 10'000 + 1'000'000);
+  CHECK_THROWS_WITH(expand(big, toy_plugins(), h), doctest::Contains("big.json: the grid has"));
+  CHECK_THROWS_WITH(expand(big, toy_plugins(), h), doctest::Contains("--max-runs"));
+}

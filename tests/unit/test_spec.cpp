@@ -94,7 +94,14 @@ TEST_CASE("each class of error names its JSON pointer and what was expected") {
   SUBCASE("device") {
     auto d = toy_spec();
     d["devices"] = {"cpu", "gpu0"};
-    CHECK(has_problem(problems_of(d), "/devices/1", "expected \"cpu\" or \"cuda:N\""));
+    CHECK(has_problem(problems_of(d), "/devices/1", "expected \"cpu\", \"cpu:N\""));
+    d["devices"] = {"cpu", "cpu:0"};
+    CHECK(has_problem(problems_of(d), "/devices/1", "device \"cpu:0\" is listed twice"));
+    d["devices"] = {"cuda:99999999999"};
+    CHECK(has_problem(problems_of(d), "/devices/0", "(N < 1024)"));
+    CHECK(check_devices({}) == "no device given; expected a comma-separated list such as cpu or cuda:0,cuda:1");
+    CHECK(check_devices({"cpu:0", "cpu:1", "cuda:0"}).empty());
+    CHECK(check_devices({"cpu", ""}).find("device 2 of 2 is empty") == 0);
   }
   SUBCASE("stage links") {
     auto d = toy_spec();

@@ -1,6 +1,8 @@
 #include <doctest/doctest.h>
 
 #include <filesystem>
+#include <cstdio>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "core/errors.h"
@@ -106,8 +108,12 @@ TEST_CASE("claim, metrics in batches, finish and requeue") {
   s.insert_metrics(rows);
   CHECK(count(s, "SELECT COUNT(*) FROM metrics") == 10000);
 
-  // A half-done attempt is cleared before it is redone.
-  s.requeue(r.id);
+  // A half-done attempt is cleared before it is redone, if it is still as this engine saw it.
+  RunState seen{r.id, "running", 1, inv};
+  CHECK_FALSE(s.requeue(r.id, RunState{r.id, "failed", 1, inv}));  // not what it is now
+  CHECK_FALSE(s.requeue(r.id, RunState{r.id, "running", 0, inv}));  // another attempt
+  CHECK(count(s, "SELECT COUNT(*) FROM metrics") == 10000);
+  CHECK(s.requeue(r.id, seen));
   CHECK(count(s, "SELECT COUNT(*) FROM metrics") == 0);
   CHECK(count(s, "SELECT COUNT(*) FROM runs WHERE status='queued'") == 1);
   CHECK(s.claim(r.id, inv, "cpu"));
@@ -118,18 +124,107 @@ TEST_CASE("claim, metrics in batches, finish and requeue") {
   CHECK(count(s, "SELECT COUNT(*) FROM runs WHERE status='finished'") == 1);
 }
 
-TEST_CASE("a run whose owner process is gone is not alive") {
+TEST_CASE("requeue is a compare-and-set: a run another engine claimed in between stays its own") {
   TempDir t;
-  Store s((t.path / "r.db").string(), Store::Open::create);
+  const auto path = (t.path / "r.db").string();
+  Store a(path, Store::Open::create), b(path, Store::Open::existing);
+  int64_t e = a.ensure_experiment("exp", "");
+  Provenance p;
+  p.host = host_name();
+  p.spec_json = nlohmann::json::object();
+  int64_t inv_a = a.begin_invocation(e, p), inv_b = b.begin_invocation(e, p);
+  auto r = a.add_run(e, run_named("h"), {});
+  REQUIRE(a.claim(r.id, inv_a, "cpu"));
+  a.mark(r.id, "failed", "first attempt");
+  // Engine A reads the failed run; engine B requeues and claims it before A requeues.
+  const RunState seen_by_a = a.add_run(e, run_named("h"), {});
+  CHECK(seen_by_a.status == "failed");
+  REQUIRE(b.requeue(r.id, b.add_run(e, run_named("h"), {})));
+  REQUIRE(b.claim(r.id, inv_b, "cpu"));
+  b.insert_metrics({{r.id, "loss", 1.0, 0, 0.0}});
+  CHECK_FALSE(a.requeue(r.id, seen_by_a));  // A must not reset B's run
+  CHECK(count(a, "SELECT COUNT(*) FROM runs WHERE status='running' AND invocation_id=" + std::to_string(inv_b)) == 1);
+  CHECK(count(a, "SELECT COUNT(*) FROM metrics") == 1);
+  CHECK_FALSE(a.claim(r.id, inv_a, "cpu"));
+}
+
+TEST_CASE("ownership is a lease held by the live engine, not a process id") {
+  TempDir t;
+  const auto path = (t.path / "r.db").string();
+  Store s(path, Store::Open::create);
   int64_t e = s.ensure_experiment("exp", "");
   Provenance p;
   p.host = host_name();
-  p.pid = 999999999;  // no such process
+  p.pid = getpid();  // a live pid: under the old rule this run would look owned forever
   p.spec_json = nlohmann::json::object();
   int64_t inv = s.begin_invocation(e, p);
   auto r = s.add_run(e, run_named("h"), {});
   REQUIRE(s.claim(r.id, inv, "cpu"));
+  CHECK_FALSE(s.owner_alive(r.id));  // no lease was ever taken: nobody owns it
+
+  // A child process takes the invocation's lease and waits; while it lives, the run is owned.
+  int ready[2], go[2];
+  REQUIRE(pipe(ready) == 0);
+  REQUIRE(pipe(go) == 0);
+  pid_t child = fork();
+  if (child == 0) {
+    Store c(path, Store::Open::existing);
+    c.take_lease(inv);
+    char x = 1;
+    [[maybe_unused]] auto w = write(ready[1], &x, 1);
+    [[maybe_unused]] auto n = read(go[0], &x, 1);
+    _exit(0);
+  }
+  char x;
+  REQUIRE(read(ready[0], &x, 1) == 1);
+  CHECK(s.owner_alive(r.id));
+  // The child exits but is not reaped: a zombie holds no lock, so the run is free.
+  REQUIRE(write(go[1], &x, 1) == 1);
+  for (int i = 0; i < 200 && s.owner_alive(r.id); ++i) usleep(10000);
   CHECK_FALSE(s.owner_alive(r.id));
+  int status = 0;
+  waitpid(child, &status, 0);
+}
+
+TEST_CASE("another application's database and a damaged one are refused") {
+  TempDir t;
+  const auto foreign = (t.path / "other.db").string();
+  {
+    sql::Database db(foreign, sql::Database::Mode::read_write_create);
+    db.exec("CREATE TABLE customers(id INTEGER PRIMARY KEY, name TEXT)");
+  }
+  for (auto mode : {Store::Open::create, Store::Open::existing, Store::Open::read_only})
+    CHECK_THROWS_WITH(Store(foreign, mode), doctest::Contains("belongs to another application (tables customers"));
+  {
+    sql::Database db(foreign, sql::Database::Mode::read_only);
+    CHECK(db.prepare("SELECT COUNT(*) FROM sqlite_master WHERE name='runs'").step());
+    auto st = db.prepare("SELECT COUNT(*) FROM sqlite_master WHERE name='runs'");
+    REQUIRE(st.step());
+    CHECK(st.integer(0) == 0);  // nothing was added to it
+  }
+
+  // Pages zeroed in the middle of a database: quick_check finds it before a run appends.
+  const auto damaged = (t.path / "damaged.db").string();
+  {
+    Store s(damaged, Store::Open::create);
+    int64_t e = s.ensure_experiment("exp", "");
+    for (int i = 0; i < 300; ++i) s.add_run(e, run_named("h" + std::to_string(i)), {});
+    s.db().exec("PRAGMA wal_checkpoint(TRUNCATE)");
+  }
+  {
+    FILE* f = std::fopen(damaged.c_str(), "r+b");
+    REQUIRE(f);
+    std::fseek(f, 4096 * 3, SEEK_SET);
+    std::vector<char> zeros(4096 * 2, 0);
+    std::fwrite(zeros.data(), 1, zeros.size(), f);
+    std::fclose(f);
+  }
+  CHECK_THROWS_WITH(
+      [&] {
+        Store s(damaged, Store::Open::existing);
+        s.check_integrity();
+      }(),
+      doctest::Contains("is damaged (quick_check"));
 }
 
 TEST_CASE("a read-only store refuses writes") {

@@ -1,0 +1,55 @@
+# The results database against what users do to it: queries that never end or hold several
+# statements, another application's SQLite file, a damaged file, read-only media, a file-size limit.
+source "$(dirname "$0")/lib.sh"
+cd "$TMP"
+SPEC="$SPECS/toy_sweep.json"
+"$ENGINE" run "$SPEC" --plugin-dir "$GOOD" --db "$TMP/r.db" 2>/dev/null || fail "the toy sweep failed"
+
+# query: one statement only; a recursive CTE without an end is stopped by memory, time or rows.
+expect_error "more than one statement" "$ENGINE" query "$TMP/r.db" "SELECT 1; DELETE FROM runs"
+[[ $(sql "$TMP/r.db" "SELECT COUNT(*) FROM runs; -- a comment is not a statement") == 15 ]] || fail "a trailing comment was refused"
+cte="WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x+1 FROM c)"
+expect_error "needs more than 256 MiB of memory" timeout 120 "$ENGINE" query "$TMP/r.db" "$cte SELECT x FROM c ORDER BY x DESC"
+expect_error "ran for more than 2 s" timeout 120 "$ENGINE" query "$TMP/r.db" "$cte SELECT x FROM c ORDER BY x DESC LIMIT 1" --timeout 2
+expect_error "more than 1000 rows; add a LIMIT" timeout 120 "$ENGINE" query "$TMP/r.db" "$cte SELECT x FROM c" --max-rows 1000
+
+# Another application's database gains no tables.
+sqlite3 "$TMP/app.db" "CREATE TABLE customers(id INTEGER PRIMARY KEY, name TEXT); INSERT INTO customers(name) VALUES ('a')"
+before=$(sha256sum <"$TMP/app.db")
+expect_error "belongs to another application (tables customers" "$ENGINE" run "$SPEC" --plugin-dir "$GOOD" --db "$TMP/app.db"
+[[ $(sha256sum <"$TMP/app.db") == "$before" ]] || fail "the other application's database was changed"
+[[ ! -e "$TMP/app.artifacts" ]] || fail "artifacts were written beside another application's database"
+
+# A damaged database: run refuses to append; it exited 0 before.
+cp "$TMP/r.db" "$TMP/damaged.db"
+sqlite3 "$TMP/damaged.db" "PRAGMA wal_checkpoint(TRUNCATE)" >/dev/null
+pages=$(( $(stat -c %s "$TMP/damaged.db") / 4096 ))
+[[ $pages -ge 6 ]] || fail "the test database is too small to damage ($pages pages)"
+dd if=/dev/zero of="$TMP/damaged.db" bs=4096 seek=$((pages / 2)) count=2 conv=notrunc status=none
+before=$(sha256sum <"$TMP/damaged.db")
+expect_error "is damaged" "$ENGINE" run "$SPEC" --plugin-dir "$GOOD" --db "$TMP/damaged.db"
+[[ $(sha256sum <"$TMP/damaged.db") == "$before" ]] || fail "the damaged database was written to"
+
+# A file-size limit: one line naming the write that failed, not a silent SIGXFSZ.
+rc=0
+(ulimit -f 40; exec "$ENGINE" run "$SPEC" --plugin-dir "$GOOD" --db "$TMP/small.db") >/dev/null 2>"$TMP/err" || rc=$?
+[[ $rc -eq 1 ]] || { cat "$TMP/err"; fail "under ulimit -f the engine exited $rc (153 is SIGXFSZ), expected 1"; }
+grep -qF "writing to '$TMP/small.db' failed" "$TMP/err" || { cat "$TMP/err"; fail "the error does not name the write"; }
+[[ $(wc -l <"$TMP/err") -eq 1 ]] || { cat "$TMP/err"; fail "more than one line"; }
+
+# Read-only media: status, query, export and report open the database read-only (immutable when
+# the medium cannot hold SQLite's shared-memory file).
+mkdir -p "$TMP/src" "$TMP/ro"
+cp "$TMP/r.db" "$TMP/src/"
+if mount --bind "$TMP/src" "$TMP/ro" 2>/dev/null && mount -o remount,ro,bind "$TMP/ro" 2>/dev/null; then
+  trap 'umount "$TMP/ro" 2>/dev/null || true; rm -rf "$TMP"' EXIT
+  ! touch "$TMP/ro/x" 2>/dev/null || fail "the mount is not read-only"
+  "$ENGINE" status "$TMP/ro/r.db" | grep -q "toy-sweep" || fail "status on read-only media"
+  [[ $(sql "$TMP/ro/r.db" "SELECT COUNT(*) FROM runs") == 15 ]] || fail "query on read-only media"
+  "$ENGINE" export "$TMP/ro/r.db" --format csv >/dev/null || fail "export on read-only media"
+  "$ENGINE" report "$TMP/ro/r.db" --format json >/dev/null || fail "report on read-only media"
+  umount "$TMP/ro"
+else
+  echo "NOTE: read-only media not tested: this machine does not allow a read-only bind mount"
+fi
+echo "database hardening: ok"
