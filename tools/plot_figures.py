@@ -19,6 +19,7 @@ every varying parameter, seeds as mean ± std); nothing here re-derives groups. 
   fig16, fig17   Figs. 5 and 6 with AP50, AP75 and AR@100
   fig18, fig19   Fig. 11 with AP50, AP75 and AR@100
   quant-nrmse    the quantizers against their measured NRMSE (beside the nominal budget of fig10/11)
+  rate   beyond the paper: the metric against bits per input pixel of the codec-mode quantizers, BD-rates
 and says which figures it could not make, and why. Uses Debian's python3-matplotlib.
 """
 import argparse
@@ -31,10 +32,11 @@ import sys
 METRIC_NAMES = {"top1": "top-1 accuracy", "top5": "top-5 accuracy", "AP": "mAP@[.5:.95]", "AP50": "AP@.5",
                 "AP75": "AP@.75", "AR100": "mAR@[.5:.95] (100 dets)"}
 COLOURS = {"gaussian": "#7f7f7f", "featjnd": "#1f77b4", "featjnd-mean": "#2ca02c", "featjnd-shuffled": "#9467bd",
-           "quant-featjnd": "#1f77b4", "quant-random": "#ff7f0e", "quant-uniform": "#7f7f7f"}
+           "quant-featjnd": "#1f77b4", "quant-random": "#ff7f0e", "quant-uniform": "#7f7f7f", "quant-minmax": "#d62728"}
 LABELS = {"gaussian": "Gaussian noise", "featjnd": "FeatJND", "featjnd-mean": "FeatJND mean map (control)",
           "featjnd-shuffled": "FeatJND channel-shuffled (control)", "quant-featjnd": "FeatJND-guided",
-          "quant-random": "random permutation", "quant-uniform": "uniform step"}
+          "quant-random": "random permutation", "quant-uniform": "uniform step",
+          "quant-minmax": "min–max anchor (N bits)"}
 DETECTION_EXTRA = ["AP50", "AP75", "AR100"]
 
 
@@ -167,6 +169,26 @@ def vs_cosine(figs, g, metric, name, title, y):
     figs.save(fig, axes, name, title)
 
 
+def rate_accuracy(figs, g, metric, name, title):
+    """Beyond the paper: the metric against bits per input pixel of the codec-mode quantizers (the
+    side information included), with the BD-rates of FeatJND-guided allocation in the legend."""
+    fig, axes = figs.axes(1)
+    ax = axes[0]
+    bd = {r["anchor"]: r["bd_rate"] for r in g["rate"]["bd_rates"] if r["bd_rate"] is not None}
+    for c in g["rate"]["curves"]:
+        pts = sorted((p["bpp"], pct(p["metric"])) for p in c["points"] if p["bpp"] > 0 and p["metric"] is not None)
+        if not pts:
+            continue
+        label = LABELS.get(c["label"], c["label"])
+        if c["label"] in bd:
+            label += f" (BD-rate of FeatJND vs this: {bd[c['label']]:+.1f} %)"
+        ax.plot([x for x, _ in pts], [y for _, y in pts], "-o", color=COLOURS.get(c["label"]), label=label)
+    ax.set_xscale("log")
+    ax.set_xlabel("rate (bits per input pixel, side information included)")
+    ax.set_ylabel(metric_label(metric))
+    figs.save(fig, axes, name, title)
+
+
 def has(g, prefix):
     return any(c["method"].startswith(prefix) for c in g["curves"])
 
@@ -204,6 +226,10 @@ def task_figures(figs, report, main, family):
                 quantization(figs, analyses, label, extra, f"{ext_q_fig}_{s}", f"Quantization, COCO metrics — {label}")
         else:
             figs.skip(q_fig, "no quantization runs")
+        if g.get("rate") and g["rate"]["curves"]:
+            rate_accuracy(figs, g, main, f"rate_{s}", f"Rate–accuracy of the feature codec — {label}")
+        else:
+            figs.skip("rate", "no codec-mode quantization runs")
 
 
 def image_grid(figs, inspections, files, columns, name, title, transpose=False):

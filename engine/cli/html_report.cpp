@@ -200,6 +200,14 @@ for (const [metric, a] of Object.entries(R.analyses)) {
       content.append(table(["σ_q", "guided %", "[NRMSE]", "random %", "[NRMSE]", "uniform %", "[NRMSE]", "random @NRMSE", "uniform @NRMSE"],
         q.rows.map(r => [num(r.sigma_q), pct(r.guided.mean), num(r.guided_nrmse.mean), pm(r.random), num(r.random_nrmse.mean), pct(r.uniform.mean), num(r.uniform_nrmse.mean), pm(r.random_at_guided_nrmse), pct(r.uniform_at_guided_nrmse.mean)])));
     }
+    if (g.rate && g.rate.curves.length) {
+      content.append(el("div", {class: "note", text: "Rate–accuracy (codec mode, side information included): " + g.rate.bd_rates.map(b =>
+        "BD-rate of " + b.test + " against " + b.anchor + " " + (b.bd_rate == null ? "—" : (b.bd_rate >= 0 ? "+" : "") + b.bd_rate.toFixed(2) + " %")).join("; ")}));
+      const rows = [];
+      for (const c of g.rate.curves)
+        for (const p of c.points) rows.push([c.label, num(p.strength), num(p.bpp), num(p.bits_per_element), pct(p.side_share), pct(p.metric)]);
+      content.append(table(["method", "strength", "bpp", "bits/element", "side %", metric + " %"], rows));
+    }
     for (const c of g.curves)
       content.append(el("details", {}, el("summary", {text: c.label + ": " + c.points.length + " points (mean ± std over " + Math.max(...c.points.map(p => p.metric.n)) + " runs)"}),
         table([c.strength_key || "point", metric + " %", "NRMSE", "cosine", "runs"], c.points.map(p => [num(p.strength), pm(p.metric), num(p.nrmse.mean), num(p.cosine.mean), p.runs.map(r => r.run).join(" ")]))));

@@ -1,7 +1,8 @@
 # The report as a reader meets it: a small real experiment on Fashion-MNIST (classifier, FeatJND,
 # Gaussian noise, the three quantizers and an inspect stage), its figures, and the HTML page opened
 # in headless Chromium: the page's own self-test filters, sorts and narrows the runs table, and
-# reports its tables, figures, images and any script error.
+# reports its tables, figures, images and any script error. The quantizers run as codecs, so the
+# rate-accuracy figure and table are there too.
 source "$(dirname "$0")/lib.sh"
 cd "$TMP"
 cat >spec.json <<'JSON'
@@ -12,7 +13,9 @@ cat >spec.json <<'JSON'
    "featjnd": {"plugin": "featjnd", "params": {"lambda": 0.1, "fit_samples": 256, "width": 8, "blocks": 1, "lr": 0.001}},
    "featjnd-inspect": {"plugin": "featjnd", "params": {"alpha": 1.0}},
    "gaussian": {"plugin": "gaussian"},
-   "quant-featjnd": {"plugin": "quant-featjnd"}, "quant-random": {"plugin": "quant-random"}, "quant-uniform": {"plugin": "quant-uniform"}},
+   "quant-featjnd": {"plugin": "quant-featjnd", "params": {"codec": true}},
+   "quant-random": {"plugin": "quant-random", "params": {"codec": true}},
+   "quant-uniform": {"plugin": "quant-uniform", "params": {"codec": true}}},
  "stages": [
    {"name": "prepare", "type": "prepare", "backbone": "backbone", "task": "task"},
    {"name": "fit", "type": "fit", "after": "prepare", "distortion": "featjnd"},
@@ -34,7 +37,7 @@ JSON
 
 "$ENGINE" figures "$TMP/h.db" --out "$TMP/figs" >"$TMP/figs.log" 2>&1 || { cat "$TMP/figs.log"; fail "figures failed"; }
 for f in fig4_resnet18-split-layer4 fig7_attribution fig8_resnet18-split-layer4 fig9_tolerance fig10_resnet18-split-layer4 \
-         fig12_resnet18-split-layer4 fig13_resnet18-split-layer4; do
+         fig12_resnet18-split-layer4 fig13_resnet18-split-layer4 rate_resnet18-split-layer4; do
   [[ -s "$TMP/figs/$f.png" && -s "$TMP/figs/$f.pdf" ]] || { ls "$TMP/figs"; cat "$TMP/figs.log"; fail "missing $f"; }
 done
 grep -q "not made: fig5: no detection evaluations" "$TMP/figs.log" || { cat "$TMP/figs.log"; fail "figures does not say why Fig. 5 is missing"; }
@@ -58,6 +61,7 @@ assert sum(l.startswith("ok") for l in lines) == 4, "missing checks"
 counts = dict(re.findall(r"(figures|tables|images) (\d+)", m.group(1)))
 assert int(counts["figures"]) >= 7 and int(counts["tables"]) >= 5 and int(counts["images"]) == 12, counts
 assert "Table 2" in dom and "FeatJND-based" in dom, "no Table 2"
+assert "BD-rate of quant-featjnd against quant-uniform" in dom and "bits/element" in dom, "no rate-accuracy table"
 assert len(re.findall(r"<tr>", dom)) > 17, "the runs table is not there"
 PY
 ! grep -E "Uncaught|CONSOLE.*[Ee]rror" "$TMP/chrome.log" || fail "the page logged errors"
