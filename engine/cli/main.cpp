@@ -1,10 +1,15 @@
 // featjnd-engine: the command-line host. Every error ends as one line on stderr and a non-zero
 // exit status.
+#include <cerrno>
 #include <csignal>
 #include <cstdio>
+#include <cstdlib>
+#include <cstring>
 #include <iostream>
 #include <string>
 #include <vector>
+
+#include <unistd.h>
 
 #include <boost/program_options/errors.hpp>
 #include <fmt/format.h>
@@ -15,6 +20,7 @@
 #include "core/errors.h"
 #include "featjnd/plugin_api.h"
 #include "featjnd/version.h"
+#include "plugin_host/plugin_registry.h"
 #include "spec/spec.h"
 
 namespace featjnd {
@@ -46,6 +52,19 @@ Commands:
   --help         this text; `featjnd-engine <command> --help` for a command's options
 )";
 
+#ifndef FEATJND_TENSOR_COMMANDS
+// The front end links no LibTorch: the commands that need tensors run in featjnd-engine-torch,
+// beside this executable, which replaces this process (same pid, arguments, streams and signals).
+[[noreturn]] void hand_to_torch_engine(char** argv) {
+  const std::string path = featjnd::executable_dir() + "/featjnd-engine-torch";
+  argv[0] = const_cast<char*>(path.c_str());
+  execv(path.c_str(), argv);
+  std::fprintf(stderr, "featjnd-engine: error: cannot start '%s' (%s); it is built and installed beside featjnd-engine\n",
+               path.c_str(), std::strerror(errno));
+  std::exit(127);
+}
+#endif
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -69,15 +88,19 @@ int main(int argc, char** argv) {
       std::puts(version_line().c_str());
       return 0;
     }
+#ifdef FEATJND_TENSOR_COMMANDS
     if (cmd == "run") return cli::cmd_run(rest);
     if (cmd == "plugins") return cli::cmd_plugins(rest);
+    if (cmd == "worker") return cli::cmd_worker(rest);
+#else
+    if (cmd == "run" || cmd == "plugins" || cmd == "worker") hand_to_torch_engine(argv);
+#endif
     if (cmd == "status") return cli::cmd_status(rest);
     if (cmd == "query") return cli::cmd_query(rest);
     if (cmd == "export") return cli::cmd_export(rest);
     if (cmd == "merge") return cli::cmd_merge(rest);
     if (cmd == "bench") return cli::cmd_bench(rest);
     if (cmd == "report") return cli::cmd_report(rest);
-    if (cmd == "worker") return cli::cmd_worker(rest);
     if (cmd == "coco-eval") return cli::cmd_coco_eval(rest);
     if (cmd == "figures") return cli::cmd_figures(rest);
     throw UserError(fmt::format("unknown command '{}'; expected run, status, query, export, merge, plugins, "

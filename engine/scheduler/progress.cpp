@@ -33,11 +33,30 @@ std::string ProgressDisplay::bar(double f, int width) const {
   return s + "]";
 }
 
+void ProgressDisplay::set_pending(const std::map<std::string, int64_t>& runs_per_type) {
+  for (auto& [type, n] : runs_per_type) types_[type].left = n;
+}
+
+ProgressDisplay::Eta ProgressDisplay::estimate() const {
+  Eta e;
+  for (auto& [type, t] : types_) {
+    if (t.left <= 0) continue;
+    if (t.measured == 0) {
+      e.lower_bound = true;
+      continue;
+    }
+    e.known = true;
+    e.seconds += static_cast<double>(t.left) * t.seconds / static_cast<double>(t.measured);
+  }
+  // Devices work in parallel.
+  e.seconds /= static_cast<double>(std::max<size_t>(1, order_.size()));
+  return e;
+}
+
 std::string ProgressDisplay::eta() const {
-  int64_t done = finished_ + failed_;
-  if (done == 0) return "--";
-  double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
-  return format_duration(elapsed / static_cast<double>(done) * static_cast<double>(total_ - done));
+  const auto e = estimate();
+  if (!e.known) return "--";
+  return (e.lower_bound ? "≥" : "") + format_duration(e.seconds);
 }
 
 void ProgressDisplay::clear() {
@@ -88,12 +107,18 @@ void ProgressDisplay::message(const std::string& text) {
   redraw(true);
 }
 
-void ProgressDisplay::run_ended(const std::string& status, const std::string& label,
+void ProgressDisplay::run_ended(const std::string& status, const std::string& type, const std::string& label,
                                 const std::string& device, double seconds, const std::string& detail) {
   if (status == "finished")
     ++finished_;
   else
     ++failed_;
+  auto& t = types_[type];
+  t.left = std::max<int64_t>(0, t.left - 1);
+  if (status == "finished") {  // a failure's duration says nothing about the others'
+    ++t.measured;
+    t.seconds += seconds;
+  }
   if (!interactive_ || status != "finished") {
     auto text = fmt::format("[{}/{}] {} {} ({}, {}){}", finished_ + failed_, total_, status, label, device,
                             format_duration(seconds), detail.empty() ? "" : "  " + detail);

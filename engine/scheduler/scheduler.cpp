@@ -87,6 +87,9 @@ class Scheduler {
     result_.total = static_cast<int64_t>(selected_.size());
     display_ = ProgressDisplay(result_.total - result_.skipped, opt_.interactive);
     display_.set_devices(opt_.devices);
+    std::map<std::string, int64_t> per_type;
+    for (size_t i : pending_) per_type[plan_.runs[i].type]++;
+    display_.set_pending(per_type);
     if (result_.skipped)
       display_.message(fmt::format("{} of {} runs already finished (same content hash): skipped",
                                    result_.skipped, result_.total));
@@ -289,7 +292,7 @@ class Scheduler {
           state_[i] = State::failed;
           store_.mark(run_id_[i], "failed", "not run: an upstream run failed");
           ++result_.failed;
-          display_.run_ended("failed", label(i), "-", 0, "upstream run failed");
+          display_.run_ended("failed", plan_.runs[i].type, label(i), "-", 0, "upstream run failed");
           changed = true;
           break;
         }
@@ -349,7 +352,7 @@ class Scheduler {
     if (status == "finished") {
       state_[i] = State::finished;
       ++result_.finished;
-      display_.run_ended("finished", label(i), w.device, secs, dl.last_metric);
+      display_.run_ended("finished", plan_.runs[i].type, label(i), w.device, secs, dl.last_metric);
     } else {
       store_.mark(run_id_[i], status, error, exit_status, sig);
       state_[i] = State::failed;
@@ -357,7 +360,7 @@ class Scheduler {
         ++result_.killed;
       else
         ++result_.failed;
-      display_.run_ended(status, label(i), w.device, secs, error);
+      display_.run_ended(status, plan_.runs[i].type, label(i), w.device, secs, error);
     }
     dl.run.clear();
     dl.done = dl.total = 0;

@@ -9,7 +9,8 @@ scores), then evaluates bbox, segm with box-carrying results (areas from the box
 COCO.loadRes sets them) and segm with mask-only results. pycocotools is optional: where it
 imports (PYTHONPATH), the statistics are compared (max |difference|) and the in-process times of
 the whole evaluation (reading the files included) are reported with their ratio, and the ratio
-against our whole process (start-up included); without it only our times print.
+against our whole process (start-up included); without it only our times print. Times are the
+minimum / median of --repeat runs.
 """
 import argparse
 import json
@@ -145,10 +146,27 @@ def run_pycocotools(gt_path, dt_path, iou):
     return list(e.stats), time.perf_counter() - t0
 
 
+def pycocotools_process(gt_path, dt_path, iou):
+    """The wall time of a whole Python process that evaluates with pycocotools (interpreter start
+    and imports included), the peer of our whole process."""
+    code = ("import sys, contextlib, io\nfrom pycocotools.coco import COCO\nfrom pycocotools.cocoeval import COCOeval\n"
+            "with contextlib.redirect_stdout(io.StringIO()):\n"
+            "    gt = COCO(sys.argv[1]); e = COCOeval(gt, gt.loadRes(sys.argv[2]), sys.argv[3])\n"
+            "    e.evaluate(); e.accumulate(); e.summarize()\n")
+    t0 = time.perf_counter()
+    subprocess.run([sys.executable, "-c", code, gt_path, dt_path, iou], check=True, env=os.environ)
+    return time.perf_counter() - t0
+
+
+def median(values):
+    v = sorted(values)
+    return (v[(len(v) - 1) // 2] + v[len(v) // 2]) / 2
+
+
 def run_engine(engine, gt_path, dt_path, iou):
     """Returns the stats, the in-process time (reading + evaluation, as the engine reports it on
     stderr; comparable with pycocotools' in-process time) and the whole process's wall time, which
-    adds the executable's start (LibTorch's libraries load with it)."""
+    adds the executable's start."""
     t0 = time.perf_counter()
     p = subprocess.run([engine, "coco-eval", "--gt", gt_path, "--dt", dt_path, "--iou", iou, "--json"],
                        check=True, capture_output=True, text=True)
@@ -163,7 +181,7 @@ def main():
     ap.add_argument("--images", type=int, default=500)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", default="/tmp/featjnd-coco-bench")
-    ap.add_argument("--repeat", type=int, default=3, help="best of N wall times")
+    ap.add_argument("--repeat", type=int, default=10, help="timings per case (min and median are printed)")
     args = ap.parse_args()
     os.makedirs(args.out, exist_ok=True)
     gt, dets_box, dets_mask = make(args.images, args.seed)
@@ -183,15 +201,23 @@ def main():
     worst = 0.0
     for label, dt, iou in (("bbox", "dt_box", "bbox"), ("segm, box-carrying results", "dt_box", "segm"),
                            ("segm, mask-only results", "dt_mask", "segm")):
-        ours, t_ours, wall = min((run_engine(args.engine, paths["gt"], paths[dt], iou) for _ in range(args.repeat)),
-                                 key=lambda r: r[1])
-        line = f"{label:28s} featjnd-engine {t_ours:6.3f} s (process {wall:5.2f} s)  AP {ours[0]:.4f}"
+        runs = [run_engine(args.engine, paths["gt"], paths[dt], iou) for _ in range(args.repeat)]
+        ours = runs[0][0]
+        t_ours, wall = [r[1] for r in runs], [r[2] for r in runs]
+        line = (f"{label:28s} featjnd-engine in process {min(t_ours):6.3f} / {median(t_ours):6.3f} s, whole process "
+                f"{min(wall):6.3f} / {median(wall):6.3f} s  AP {ours[0]:.4f}")
         if have_ref:
-            ref, t_ref = min((run_pycocotools(paths["gt"], paths[dt], iou) for _ in range(args.repeat)), key=lambda r: r[1])
+            refs = [run_pycocotools(paths["gt"], paths[dt], iou) for _ in range(args.repeat)]
+            ref, t_ref = refs[0][0], [r[1] for r in refs]
+            ref_wall = [pycocotools_process(paths["gt"], paths[dt], iou) for _ in range(args.repeat)]
             diff = max(abs(a - b) for a, b in zip(ours, ref))
             worst = max(worst, diff)
-            line += (f" | pycocotools {t_ref:6.3f} s  AP {ref[0]:.4f} | speed-up {t_ref / t_ours:5.1f}x"
-                     f" ({t_ref / wall:4.1f}x by process) | max |diff| {diff:.2e}")
+            line += (f" | pycocotools in process {min(t_ref):6.3f} / {median(t_ref):6.3f} s  AP {ref[0]:.4f}"
+                     f" | speed-up in process {min(t_ref) / min(t_ours):4.1f}x / {median(t_ref) / median(t_ours):4.1f}x,"
+                     f" whole process against pycocotools in process {min(t_ref) / min(wall):4.1f}x /"
+                     f" {median(t_ref) / median(wall):4.1f}x, process against process ({min(ref_wall):5.2f} /"
+                     f" {median(ref_wall):5.2f} s) {min(ref_wall) / min(wall):4.1f}x / {median(ref_wall) / median(wall):4.1f}x"
+                     f" | max |diff| {diff:.2e}")
         print(line)
     if have_ref:
         print(f"largest difference over the 36 statistics: {worst:.2e}")
