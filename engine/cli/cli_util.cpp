@@ -17,4 +17,15 @@ bool parse(const std::string& command, const std::string& synopsis, const std::v
   return true;
 }
 
+nlohmann::json column_json(const sql::Statement& st, int i) {
+  using Type = sql::Statement::Type;
+  switch (st.type(i)) {
+    case Type::integer: return st.integer(i);
+    case Type::real: return st.real(i);
+    case Type::text: return st.text(i);
+    case Type::blob: return "<" + std::to_string(st.text(i).size()) + " bytes>";
+    default: return nullptr;
+  }
+}
+
 }  // namespace featjnd::cli

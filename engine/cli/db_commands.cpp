@@ -1,4 +1,4 @@
-// `status`, `query`, `export`, `merge`: reading and combining results databases.
+// `status`, `query`, `export`: reading results databases.
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -26,16 +26,6 @@ namespace {
 
 using Type = sql::Statement::Type;
 
-nlohmann::json column_json(const sql::Statement& st, int i) {
-  switch (st.type(i)) {
-    case Type::integer: return st.integer(i);
-    case Type::real: return st.real(i);
-    case Type::text: return st.text(i);
-    case Type::blob: return fmt::format("<{} bytes>", st.text(i).size());
-    default: return nullptr;
-  }
-}
-
 std::string column_text(const sql::Statement& st, int i) {
   switch (st.type(i)) {
     case Type::null: return "";
@@ -55,10 +45,6 @@ std::string json_text(const nlohmann::json& v) {
   if (v.is_null()) return "";
   if (v.is_string()) return v.get<std::string>();
   return v.dump();
-}
-
-void require_exists(const std::string& db) {
-  if (!fs::exists(db)) throw UserError(fmt::format("database '{}' does not exist", db));
 }
 
 // Writes `content` to `path` atomically (or to stdout when path is empty).
@@ -329,165 +315,6 @@ int cmd_export(const std::vector<std::string>& args) {
     }
   }
   emit(output, out);
-  return 0;
-}
-
-int cmd_merge(const std::vector<std::string>& args) {
-  po::options_description opts("merge options");
-  std::string out_path;
-  std::vector<std::string> inputs;
-  opts.add_options()("out", po::value(&out_path)->required(), "database to create")(
-      "inputs", po::value(&inputs)->composing()->required(), "shard databases");
-  po::positional_options_description pos;
-  pos.add("out", 1).add("inputs", -1);
-  po::variables_map vm;
-  if (!parse("merge", "OUT.db A.db B.db ...", args, opts, pos, vm)) return 0;
-  if (fs::exists(out_path)) throw UserError(fmt::format("'{}' exists; merge writes a new database", out_path));
-  for (auto& in : inputs) {
-    require_exists(in);
-    Store check(in, Store::Open::read_only);
-    if (check.schema_version() != Store::kSchemaVersion)
-      throw UserError(fmt::format("'{}' has schema version {}; open it once with this engine (featjnd-engine "
-                                  "run or a newer merge) to migrate it to {}",
-                                  in, check.schema_version(), Store::kSchemaVersion));
-  }
-  // Built under a temporary name and renamed at the end: a failed merge leaves nothing behind.
-  auto tmp = out_path + ".partial";
-  fs::remove(tmp);
-  fs::remove(tmp + "-wal");
-  fs::remove(tmp + "-shm");
-  int64_t copied = 0, replaced = 0, duplicates = 0;
-  {
-    Store out(tmp, Store::Open::create);
-    auto& o = out.db();
-    auto out_dir = fs::absolute(fs::path(out_path)).parent_path();
-    sql::Transaction tx(o);
-    for (auto& in_path : inputs) {
-      sql::Database in(in_path, sql::Database::Mode::read_only);
-      auto in_dir = fs::absolute(fs::path(in_path)).parent_path();
-      std::map<int64_t, int64_t> exp_map, inv_map, run_map;
-      auto e = in.prepare("SELECT id, name, description, created_at FROM experiments");
-      while (e.step()) {
-        auto sel = o.prepare("SELECT id FROM experiments WHERE name=?");
-        sel.bind(1, e.text(1));
-        if (sel.step()) {
-          exp_map[e.integer(0)] = sel.integer(0);
-        } else {
-          o.prepare("INSERT INTO experiments(name, description, created_at) VALUES (?,?,?)")
-              .bind(1, e.text(1)).bind(2, e.text(2)).bind(3, e.real(3)).run();
-          exp_map[e.integer(0)] = o.last_insert_id();
-        }
-      }
-      const char* inv_cols =
-          "started_at, ended_at, exit_status, host, pid, command, spec_file, spec_hash, spec_json, shard, "
-          "engine_version, git_commit, git_dirty, torch_version, overrides";
-      auto iv = in.prepare(fmt::format("SELECT id, experiment_id, {} FROM invocations", inv_cols));
-      auto iv_ins = o.prepare(fmt::format("INSERT INTO invocations(experiment_id, {}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", inv_cols));
-      while (iv.step()) {
-        iv_ins.bind(1, exp_map.at(iv.integer(1)));
-        for (int c = 2; c < iv.columns(); ++c) bind_json(iv_ins, c, column_json(iv, c));
-        iv_ins.run();
-        iv_ins.reset();
-        inv_map[iv.integer(0)] = o.last_insert_id();
-      }
-      auto pv = in.prepare("SELECT invocation_id, kind, name, version, file, file_sha256 FROM plugin_versions");
-      while (pv.step())
-        o.prepare("INSERT INTO plugin_versions VALUES (?,?,?,?,?,?)")
-            .bind(1, inv_map.at(pv.integer(0))).bind(2, pv.text(1)).bind(3, pv.text(2)).bind(4, pv.text(3))
-            .bind(5, pv.text(4)).bind(6, pv.text(5)).run();
-
-      const char* run_cols =
-          "config_hash, stage, stage_type, label, config_json, status, attempt, device, host, pid, queued_at, "
-          "start_time, end_time, heartbeat, error, exit_status, signal";
-      auto rr = in.prepare(fmt::format("SELECT id, experiment_id, invocation_id, {} FROM runs ORDER BY id", run_cols));
-      while (rr.step()) {
-        int64_t src = rr.integer(0);
-        std::string hash = rr.text(3), status = rr.text(8);
-        auto sel = o.prepare("SELECT id, status FROM runs WHERE config_hash=?");
-        sel.bind(1, hash);
-        int64_t target = 0;
-        bool copy_outputs = true;
-        if (sel.step()) {
-          target = sel.integer(0);
-          run_map[src] = target;
-          if (sel.text(1) == "finished" || status != "finished") {
-            ++duplicates;  // an upstream run computed in several shards, or an unfinished copy
-            continue;
-          }
-          // Our copy is unfinished, theirs is finished: take theirs.
-          for (const char* q : {"DELETE FROM metrics WHERE run_id=?", "DELETE FROM artifacts WHERE run_id=?",
-                                "DELETE FROM tags WHERE run_id=?"})
-            o.prepare(q).bind(1, target).run();
-          auto up = o.prepare(
-              "UPDATE runs SET status=?, attempt=?, device=?, host=?, pid=?, start_time=?, end_time=?, heartbeat=?, "
-              "error=?, exit_status=?, signal=?, invocation_id=? WHERE id=?");
-          int cols[] = {8, 9, 10, 11, 12, 14, 15, 16, 17, 18, 19};
-          for (int k = 0; k < 11; ++k) bind_json(up, k + 1, column_json(rr, cols[k]));
-          if (rr.is_null(2)) up.bind_null(12); else up.bind(12, inv_map.at(rr.integer(2)));
-          up.bind(13, target).run();
-          ++replaced;
-        } else {
-          auto ins = o.prepare(fmt::format(
-              "INSERT INTO runs(experiment_id, invocation_id, {}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", run_cols));
-          ins.bind(1, exp_map.at(rr.integer(1)));
-          if (rr.is_null(2)) ins.bind_null(2); else ins.bind(2, inv_map.at(rr.integer(2)));
-          for (int c = 3; c < rr.columns(); ++c) bind_json(ins, c, column_json(rr, c));
-          ins.run();
-          target = o.last_insert_id();
-          run_map[src] = target;
-          ++copied;
-          auto pp = in.prepare("SELECT key, value FROM params WHERE run_id=?");
-          pp.bind(1, src);
-          while (pp.step()) {
-            auto pi = o.prepare("INSERT INTO params(run_id, key, value) VALUES (?,?,?)");
-            pi.bind(1, target).bind(2, pp.text(0));
-            bind_json(pi, 3, column_json(pp, 1));
-            pi.run();
-          }
-        }
-        if (!copy_outputs) continue;
-        auto mm = in.prepare("SELECT key, value, step, timestamp FROM metrics WHERE run_id=? ORDER BY rowid");
-        mm.bind(1, src);
-        auto mi = o.prepare("INSERT INTO metrics(run_id, key, value, step, timestamp) VALUES (?,?,?,?,?)");
-        while (mm.step()) {
-          mi.bind(1, target).bind(2, mm.text(0));
-          bind_json(mi, 3, column_json(mm, 1));
-          mi.bind(4, mm.integer(2)).bind(5, mm.real(3));
-          mi.run();
-          mi.reset();
-        }
-        auto aa = in.prepare("SELECT name, kind, path, sha256, bytes FROM artifacts WHERE run_id=?");
-        aa.bind(1, src);
-        while (aa.step()) {
-          fs::path p = aa.text(2);
-          if (!p.is_absolute()) p = in_dir / p;
-          std::error_code ec;
-          auto rel = fs::relative(p.lexically_normal(), out_dir, ec);
-          o.prepare("INSERT INTO artifacts(run_id, name, kind, path, sha256, bytes) VALUES (?,?,?,?,?,?)")
-              .bind(1, target).bind(2, aa.text(0)).bind(3, aa.text(1)).bind(4, ec ? p.string() : rel.string())
-              .bind(5, aa.text(3)).bind(6, aa.integer(4)).run();
-        }
-        auto tg = in.prepare("SELECT key, value FROM tags WHERE run_id=?");
-        tg.bind(1, src);
-        while (tg.step())
-          o.prepare("INSERT OR REPLACE INTO tags(run_id, key, value) VALUES (?,?,?)")
-              .bind(1, target).bind(2, tg.text(0)).bind(3, tg.text(1)).run();
-      }
-      auto dd = in.prepare("SELECT run_id, dep_run_id FROM run_deps");
-      while (dd.step())
-        o.prepare("INSERT OR IGNORE INTO run_deps(run_id, dep_run_id) VALUES (?,?)")
-            .bind(1, run_map.at(dd.integer(0))).bind(2, run_map.at(dd.integer(1))).run();
-    }
-    tx.commit();
-    o.exec("PRAGMA wal_checkpoint(TRUNCATE)");
-  }
-  fs::rename(tmp, out_path);
-  std::error_code ec;
-  fs::remove(tmp + "-wal", ec);
-  fs::remove(tmp + "-shm", ec);
-  std::fprintf(stderr, "merged %zu databases into %s: %lld runs copied, %lld unfinished copies replaced, %lld "
-               "duplicates skipped\n",
-               inputs.size(), out_path.c_str(), (long long)copied, (long long)replaced, (long long)duplicates);
   return 0;
 }
 
