@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <cstdio>
 #include <fstream>
 #include <iterator>
 #include <nlohmann/json.hpp>
@@ -14,6 +15,12 @@ namespace featjnd::coco {
 namespace {
 
 using nlohmann::json;
+
+bool repeats_a_point(const std::vector<double>& xy) {
+  for (size_t k = 2; k + 1 < xy.size(); k += 2)
+    if (xy[k] == xy[k - 2] && xy[k + 1] == xy[k - 1]) return true;
+  return false;
+}
 
 struct Reader {
   std::string path;
@@ -55,7 +62,10 @@ struct Reader {
 
   // pycocotools' annToRLE / frPyObjects: a list of polygons (a 4-number "polygon" is read as a
   // box, as frPyObjects does), an uncompressed RLE {"size", "counts": [..]} or a compressed one.
-  Rle segmentation(const json& s, const std::string& where, uint64_t h, uint64_t w) const {
+  // `rasterise` false: every rule is checked (bbox evaluation must not accept a file segm would
+  // refuse) but polygons are not drawn. `degenerate` counts polygons whose points repeat.
+  Rle segmentation(const json& s, const std::string& where, uint64_t h, uint64_t w, bool rasterise = true,
+                   size_t* degenerate = nullptr) const {
     if (s.is_array()) {
       std::vector<Rle> parts;
       if (s.empty()) return merge({});
@@ -67,19 +77,23 @@ struct Reader {
         for (size_t j = 0; j < s[i].size(); ++j) xy.push_back(number(s[i][j], at + "/" + std::to_string(j)));
         if (boxes) {
           if (xy.size() != 4) fail(at, "expected a box [x, y, width, height] like the first entry");
-          parts.push_back(from_box({xy[0], xy[1], xy[2], xy[3]}, h, w));
-        } else {
-          if (xy.size() < 6) fail(at, "expected a polygon of at least 3 points");
-          parts.push_back(from_polygon(xy, h, w));
+          if (rasterise) parts.push_back(from_box({xy[0], xy[1], xy[2], xy[3]}, h, w));
+          continue;
         }
+        if (xy.size() % 2 != 0) fail(at, fmt::format("a polygon has an even number of coordinates; this one has {}", xy.size()));
+        if (xy.size() < 6) fail(at, "expected a polygon of at least 3 points");
+        if (degenerate && repeats_a_point(xy)) ++*degenerate;
+        if (rasterise) parts.push_back(from_polygon(xy, h, w));
       }
-      return merge(parts);
+      return rasterise ? merge(parts) : Rle{};
     }
     if (!s.is_object()) fail(where, "expected polygons or an RLE object");
     const json& size = field(s, where, "size");
     if (!size.is_array() || size.size() != 2 || !size[0].is_number_unsigned() || !size[1].is_number_unsigned())
       fail(where + "/size", "expected [height, width]");
     const uint64_t rh = size[0].get<uint64_t>(), rw = size[1].get<uint64_t>();
+    if (rh != h || rw != w)
+      fail(where + "/size", fmt::format("the mask is {}x{}, its image {}x{}; an RLE must have its image's size", rh, rw, h, w));
     const json& counts = field(s, where, "counts");
     Rle r;
     if (counts.is_string()) {
@@ -104,6 +118,62 @@ struct Reader {
     return r;
   }
 };
+
+}  // namespace
+
+namespace {
+
+// A wrong ground truth silently changes AP, so every rule is checked (in bbox mode too); what is
+// structurally valid yet degenerate (zero-area boxes, polygons whose points repeat: COCO 2017's own
+// files hold them) is read as pycocotools reads it and counted in one warning line.
+void load_annotations(const Reader& rd, const json& doc, const std::set<int64_t>& cat_ids, bool need_masks,
+                      Dataset& ds) {
+  const json& anns = rd.field(doc, "", "annotations");
+  if (!anns.is_array()) rd.fail("/annotations", "expected a list");
+  std::set<int64_t> ids;
+  size_t degenerate = 0;
+  for (size_t i = 0; i < anns.size(); ++i) {
+    const auto at = "/annotations/" + std::to_string(i);
+    const json& a = anns[i];
+    if (!a.is_object()) rd.fail(at, "expected an annotation object");
+    Annotation ann;
+    ann.id = rd.integer(a, at, "id");
+    // pycocotools marks "unmatched" with id 0: an id ≤ 0 would be matched to nothing.
+    if (ann.id <= 0) rd.fail(at + "/id", fmt::format("annotation ids are positive; found {}", ann.id));
+    if (!ids.insert(ann.id).second) rd.fail(at + "/id", fmt::format("annotation id {} appears twice", ann.id));
+    ann.image_id = rd.integer(a, at, "image_id");
+    ann.category_id = rd.integer(a, at, "category_id");
+    auto img = ds.image_index.find(ann.image_id);
+    if (img == ds.image_index.end()) rd.fail(at + "/image_id", fmt::format("no image with id {}", ann.image_id));
+    if (!cat_ids.count(ann.category_id)) rd.fail(at + "/category_id", fmt::format("no category with id {}", ann.category_id));
+    ann.bbox = rd.box(rd.field(a, at, "bbox"), at + "/bbox");
+    if (ann.bbox[2] < 0 || ann.bbox[3] < 0)
+      rd.fail(at + "/bbox", fmt::format("a box's width and height are ≥ 0; found {} x {}", ann.bbox[2], ann.bbox[3]));
+    ann.area = rd.number(rd.field(a, at, "area"), at + "/area");
+    if (ann.area < 0) rd.fail(at + "/area", fmt::format("an area is ≥ 0; found {}", ann.area));
+    size_t repeated = 0;
+    if (a.contains("iscrowd")) {
+      const json& c = a["iscrowd"];
+      const bool zero_or_one = c.is_boolean() || (c.is_number_integer() && (c.get<int64_t>() == 0 || c.get<int64_t>() == 1));
+      if (!zero_or_one) rd.fail(at + "/iscrowd", "expected 0 or 1, found " + c.dump());
+      ann.iscrowd = c.is_boolean() ? c.get<bool>() : c.get<int64_t>() == 1;
+    }
+    const Image& im = ds.images[img->second];
+    if (a.contains("segmentation")) {
+      Rle mask = rd.segmentation(a["segmentation"], at + "/segmentation", im.height, im.width, need_masks, &repeated);
+      if (need_masks) ann.mask = std::move(mask);
+    } else if (need_masks) {
+      rd.fail(at, "missing \"segmentation\" (needed for segm evaluation)");
+    }
+    if (ann.bbox[2] == 0 || ann.bbox[3] == 0 || ann.area == 0 || repeated) ++degenerate;
+    ds.annotations.push_back(std::move(ann));
+  }
+  ds.degenerate = degenerate;
+  if (degenerate)
+    std::fprintf(stderr, "%s: warning: %zu annotations are degenerate (zero-area boxes or polygons with repeated points); "
+                 "read as pycocotools reads them\n",
+                 rd.path.c_str(), degenerate);
+}
 
 }  // namespace
 
@@ -138,34 +208,7 @@ Dataset load_ground_truth(const std::string& path, bool need_masks) {
     if (!cat_ids.insert(c.id).second) rd.fail(at + "/id", fmt::format("category id {} appears twice", c.id));
     ds.categories.push_back(c);
   }
-  const json& anns = rd.field(doc, "", "annotations");
-  if (!anns.is_array()) rd.fail("/annotations", "expected a list");
-  for (size_t i = 0; i < anns.size(); ++i) {
-    const auto at = "/annotations/" + std::to_string(i);
-    const json& a = anns[i];
-    if (!a.is_object()) rd.fail(at, "expected an annotation object");
-    Annotation ann;
-    ann.id = rd.integer(a, at, "id");
-    ann.image_id = rd.integer(a, at, "image_id");
-    ann.category_id = rd.integer(a, at, "category_id");
-    auto img = ds.image_index.find(ann.image_id);
-    if (img == ds.image_index.end()) rd.fail(at + "/image_id", fmt::format("no image with id {}", ann.image_id));
-    if (!cat_ids.count(ann.category_id)) rd.fail(at + "/category_id", fmt::format("no category with id {}", ann.category_id));
-    ann.bbox = rd.box(rd.field(a, at, "bbox"), at + "/bbox");
-    ann.area = rd.number(rd.field(a, at, "area"), at + "/area");
-    if (a.contains("iscrowd")) {
-      const json& c = a["iscrowd"];
-      if (!(c.is_boolean() || c.is_number_integer())) rd.fail(at + "/iscrowd", "expected 0 or 1");
-      ann.iscrowd = c.is_boolean() ? c.get<bool>() : c.get<int64_t>() != 0;
-    }
-    if (need_masks && a.contains("segmentation")) {  // bbox evaluation never looks at masks
-      const Image& im = ds.images[img->second];
-      ann.mask = rd.segmentation(a["segmentation"], at + "/segmentation", im.height, im.width);
-    } else if (need_masks) {
-      rd.fail(at, "missing \"segmentation\" (needed for segm evaluation)");
-    }
-    ds.annotations.push_back(std::move(ann));
-  }
+  load_annotations(rd, doc, cat_ids, need_masks, ds);
   return ds;
 }
 

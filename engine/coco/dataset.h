@@ -38,6 +38,7 @@ struct Dataset {
   std::vector<Category> categories;
   std::vector<Annotation> annotations;  // in file order
   std::map<int64_t, size_t> image_index;  // id -> position in images
+  size_t degenerate = 0;  // annotations with a zero-area box or a polygon whose points repeat
 };
 
 // Reads an instances file. `need_masks`: every annotation must carry a segmentation, which is

@@ -186,7 +186,8 @@ TEST_CASE("malformed COCO files: one message naming the file, the place and what
   gt["annotations"][0]["image_id"] = 1;
   gt["annotations"][0]["segmentation"] = {{"size", {200, 200}}, {"counts", {5, 5}}};
   CHECK_THROWS_WITH(load_ground_truth(write_temp("bad.json", gt), true), doctest::Contains("runs cover 10 pixels"));
-  CHECK_NOTHROW(load_ground_truth(write_temp("bad.json", gt), false));  // bbox evaluation reads no masks
+  // bbox evaluation does not rasterise masks, but it checks them: a file segm refuses is refused.
+  CHECK_THROWS_WITH(load_ground_truth(write_temp("bad.json", gt), false), doctest::Contains("runs cover 10 pixels"));
   gt["annotations"][0].erase("segmentation");
   auto g = load_ground_truth(write_temp("gt.json", gt), false);
   CHECK_THROWS_WITH(load_results(write_temp("dt.json", json::array({det(9, {0, 0, 1, 1}, 1)})), g, false),
@@ -215,4 +216,51 @@ TEST_CASE("results writer: what results_json writes, load_results reads back") {
   CHECK(back[0].bbox == d.bbox);
   CHECK(back[0].area == 7 * 8);  // a box-carrying result: loadRes's area
   CHECK(back[0].mask->counts == d.mask->counts);
+}
+
+TEST_CASE("ground truth rules: each broken rule named with its JSON pointer, degenerate entries read with one warning") {
+  auto file = [](json anns) {
+    return json{{"images", json::array({image(1, 20, 30)})}, {"annotations", anns}, {"categories", {{{"id", 1}}}}};
+  };
+  auto refused = [&](json ann, const std::string& what) {
+    CAPTURE(what);
+    for (bool masks : {false, true})
+      CHECK_THROWS_WITH(load_ground_truth(write_temp("rules.json", file(json::array({ann}))), masks), doctest::Contains(what.c_str()));
+  };
+  json a = gt_ann(1, 1, {0, 0, 10, 10});
+  a["segmentation"] = json::array({json::array({0, 0, 10, 0, 10, 10})});
+  CHECK_NOTHROW(load_ground_truth(write_temp("rules.json", file(json::array({a}))), true));
+  CHECK_THROWS_WITH(load_ground_truth(write_temp("rules.json", file(json::array({a, a}))), false),
+                    doctest::Contains("/annotations/1/id: annotation id 1 appears twice"));
+  json b = a;
+  b["id"] = 0;
+  refused(b, "/annotations/0/id: annotation ids are positive; found 0");
+  b = a;
+  b["bbox"] = {0, 0, -3, 10};
+  refused(b, "/annotations/0/bbox: a box's width and height are ≥ 0");
+  b = a;
+  b["area"] = -1;
+  refused(b, "/annotations/0/area: an area is ≥ 0");
+  b = a;
+  b["iscrowd"] = 2;
+  refused(b, "/annotations/0/iscrowd: expected 0 or 1, found 2");
+  b = a;
+  b["segmentation"] = json::array({json::array({0, 0, 10, 0, 10, 10, 5})});
+  refused(b, "/annotations/0/segmentation/0: a polygon has an even number of coordinates; this one has 7");
+  // (a first entry of 4 numbers is a box, as frPyObjects reads it; after a polygon it is 2 points)
+  b["segmentation"] = json::array({json::array({0, 0, 10, 0, 10, 10}), json::array({0, 0, 10, 0})});
+  refused(b, "/annotations/0/segmentation/1: expected a polygon of at least 3 points");
+  b["segmentation"] = {{"size", {30, 20}}, {"counts", {600}}};  // transposed
+  refused(b, "/annotations/0/segmentation/size: the mask is 30x20, its image 20x30");
+
+  // Degenerate but structurally valid, as COCO 2017 has them: read, counted once each.
+  json z = gt_ann(2, 1, {5, 5, 0, 4});
+  z["area"] = 0;
+  z["segmentation"] = json::array({json::array({5, 5, 5, 9, 5, 5})});
+  json r = gt_ann(3, 1, {0, 0, 10, 10});
+  r["segmentation"] = json::array({json::array({0, 0, 0, 0, 10, 0, 10, 10})});
+  Dataset ds;
+  CHECK_NOTHROW(ds = load_ground_truth(write_temp("degenerate.json", file(json::array({a, z, r}))), true));
+  CHECK(ds.annotations.size() == 3);
+  CHECK(ds.degenerate == 2);
 }
