@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <cmath>
 #include <cstdio>
 #include <fstream>
 #include <iterator>
@@ -35,28 +36,37 @@ struct Reader {
   int64_t integer(const json& obj, const std::string& where, const char* key) const {
     const json& v = field(obj, where, key);
     if (v.is_number_integer()) return v.get<int64_t>();
-    if (v.is_number_float() && v.get<double>() == static_cast<double>(static_cast<int64_t>(v.get<double>())))
-      return static_cast<int64_t>(v.get<double>());
+    // 3.0 is read as 3 (some writers emit ids as floats); the range is checked before the
+    // conversion, which is undefined past int64 (found by the fuzzer).
+    if (v.is_number_float()) {
+      const double d = v.get<double>();
+      if (std::isfinite(d) && std::abs(d) < 9.0e18 && d == std::trunc(d)) return static_cast<int64_t>(d);
+    }
     fail(where + "/" + key, "expected an integer, found " + v.dump());
   }
   double number(const json& v, const std::string& where) const {
     if (!v.is_number()) fail(where, "expected a number, found " + v.dump());
     return v.get<double>();
   }
+  // Polygon and box coordinates become integers (×5) in the rasteriser: bounded so that they fit.
+  double coordinate(const json& v, const std::string& where) const {
+    const double x = number(v, where);
+    if (!std::isfinite(x) || std::abs(x) > 1e8) fail(where, fmt::format("expected a coordinate within ±1e8, found {}", v.dump()));
+    return x;
+  }
   Box box(const json& v, const std::string& where) const {
     if (!v.is_array() || v.size() != 4) fail(where, "expected [x, y, width, height]");
-    return {number(v[0], where + "/0"), number(v[1], where + "/1"), number(v[2], where + "/2"), number(v[3], where + "/3")};
+    return {coordinate(v[0], where + "/0"), coordinate(v[1], where + "/1"), coordinate(v[2], where + "/2"),
+            coordinate(v[3], where + "/3")};
   }
-  json parse() const {
-    std::ifstream in(path, std::ios::binary);
-    if (!in) throw std::runtime_error(path + ": cannot open");
-    // Whole file first: nlohmann parses a contiguous buffer several times faster than a stream.
-    std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  json parse(const std::string& text) const {
     if (auto deep = json_depth_error(text); !deep.empty()) throw std::runtime_error(path + ": " + deep);
     try {
       return json::parse(text);
     } catch (const json::parse_error& e) {
       throw std::runtime_error(fmt::format("{}: not valid JSON (byte {}): {}", path, e.byte, e.what()));
+    } catch (const json::exception& e) {  // e.g. a number too large for a double (found by the fuzzer)
+      throw std::runtime_error(fmt::format("{}: not valid JSON: {}", path, e.what()));
     }
   }
 
@@ -74,7 +84,7 @@ struct Reader {
         const auto at = where + "/" + std::to_string(i);
         if (!s[i].is_array()) fail(at, "expected a polygon [x0, y0, x1, y1, ...]");
         std::vector<double> xy;
-        for (size_t j = 0; j < s[i].size(); ++j) xy.push_back(number(s[i][j], at + "/" + std::to_string(j)));
+        for (size_t j = 0; j < s[i].size(); ++j) xy.push_back(coordinate(s[i][j], at + "/" + std::to_string(j)));
         if (boxes) {
           if (xy.size() != 4) fail(at, "expected a box [x, y, width, height] like the first entry");
           if (rasterise) parts.push_back(from_box({xy[0], xy[1], xy[2], xy[3]}, h, w));
@@ -177,9 +187,24 @@ void load_annotations(const Reader& rd, const json& doc, const std::set<int64_t>
 
 }  // namespace
 
+std::string read_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw std::runtime_error(path + ": cannot open");
+  // Whole file first: nlohmann parses a contiguous buffer several times faster than a stream.
+  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+}
+
 Dataset load_ground_truth(const std::string& path, bool need_masks) {
+  return parse_ground_truth(read_file(path), path, need_masks);
+}
+
+std::vector<Annotation> load_results(const std::string& path, const Dataset& gt, bool need_masks) {
+  return parse_results(read_file(path), path, gt, need_masks);
+}
+
+Dataset parse_ground_truth(const std::string& text, const std::string& path, bool need_masks) {
   Reader rd{path};
-  const json doc = rd.parse();
+  const json doc = rd.parse(text);
   if (!doc.is_object()) rd.fail("", "expected a COCO instances object {images, annotations, categories}");
   Dataset ds;
   const json& images = rd.field(doc, "", "images");
@@ -212,9 +237,10 @@ Dataset load_ground_truth(const std::string& path, bool need_masks) {
   return ds;
 }
 
-std::vector<Annotation> load_results(const std::string& path, const Dataset& gt, bool need_masks) {
+std::vector<Annotation> parse_results(const std::string& text, const std::string& path, const Dataset& gt,
+                                      bool need_masks) {
   Reader rd{path};
-  const json doc = rd.parse();
+  const json doc = rd.parse(text);
   if (!doc.is_array()) rd.fail("", "expected a list of detections (COCO results format)");
   std::vector<Annotation> out;
   if (doc.empty()) return out;

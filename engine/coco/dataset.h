@@ -49,6 +49,10 @@ Dataset load_ground_truth(const std::string& path, bool need_masks);
 // missing segmentation becomes the box's polygon; otherwise areas come from the masks and missing
 // boxes from the masks' extents. Ids are 1.. in file order.
 std::vector<Annotation> load_results(const std::string& path, const Dataset& gt, bool need_masks);
+// The same from text in memory (`path` names it in messages): what the fuzzers drive.
+Dataset parse_ground_truth(const std::string& text, const std::string& path, bool need_masks);
+std::vector<Annotation> parse_results(const std::string& text, const std::string& path, const Dataset& gt,
+                                      bool need_masks);
 
 // Results file writer (the COCO results format), for the detection task's evaluator.
 std::string results_json(const std::vector<Annotation>& dets, bool with_masks);

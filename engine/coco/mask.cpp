@@ -82,6 +82,14 @@ Rle from_polygon(const std::vector<double>& xy, uint64_t h, uint64_t w) {
   for (size_t j = 0; j < k; ++j) {
     int xs = x[j], xe = x[j + 1], ys = y[j], ye = y[j + 1];
     const int dx = std::abs(xe - xs), dy = std::abs(ys - ye);
+    if (dx == 0 && dy == 0) {
+      // A repeated point (COCO 2017 has them). maskApi.c divides 0 by 0 here and converts the NaN
+      // to int; that point always sits between two of the same column and is skipped below, so
+      // any row gives its result, without the undefined conversion.
+      u.push_back(xs);
+      v.push_back(ys);
+      continue;
+    }
     const bool flip = (dx >= dy && xs > xe) || (dx < dy && ys > ye);
     if (flip) {
       std::swap(xs, xe);

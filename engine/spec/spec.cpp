@@ -398,8 +398,8 @@ SweepAxis single_target_axis(SweepTarget target, const std::vector<nlohmann::jso
   ax.targets.push_back(std::move(target));
   for (auto& v : values) {
     ax.points.push_back({v});
-    ax.point_labels.push_back(v.is_object() && v.contains("plugin") ? v["plugin"].get<std::string>()
-                                                                     : v.is_string() ? v.get<std::string>() : v.dump());
+    const bool named = v.is_object() && v.contains("plugin") && v["plugin"].is_string();
+    ax.point_labels.push_back(named ? v["plugin"].get<std::string>() : v.is_string() ? v.get<std::string>() : v.dump());
   }
   return ax;
 }
@@ -607,6 +607,8 @@ Spec load_spec(const std::string& path, const PluginRegistry& plugins, const std
     auto pos = what.find("parse error");
     throw SpecError(path, {fmt::format("line {} column {}: invalid JSON ({})", line, col,
                                        pos == std::string::npos ? what : what.substr(pos))});
+  } catch (const nlohmann::json::exception& e) {  // a number too large for a double, for one
+    throw SpecError(path, {fmt::format(" invalid JSON ({})", e.what())});
   }
   auto applied = apply_overrides(doc, overrides, path);
   try {

@@ -50,6 +50,8 @@ python3 -c "print('{\"name\": ' + '[' * 100000 + ']' * 100000 + '}')" >"$TMP/dee
 expect_error "deep.json: arrays or objects nested deeper than 256 levels at line 1 column 265" \
   "$ENGINE" run "$TMP/deep.json" --plugin-dir "$GOOD" --dry-run
 [[ $(wc -l <"$TMP/err") -eq 1 ]] || fail "the deep spec printed several lines"
+printf '{"name": 1e999999}' >"$TMP/big.json"
+expect_error "big.json: invalid JSON" "$ENGINE" run "$TMP/big.json" --plugin-dir "$GOOD" --dry-run
 expect_error "$TMP: is a directory; expected an experiment spec" "$ENGINE" run "$TMP" --plugin-dir "$GOOD"
 
 # Device lists are checked before anything is written.

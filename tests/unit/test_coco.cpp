@@ -264,3 +264,23 @@ TEST_CASE("ground truth rules: each broken rule named with its JSON pointer, deg
   CHECK(ds.annotations.size() == 3);
   CHECK(ds.degenerate == 2);
 }
+
+TEST_CASE("a polygon with a repeated point rasterises as without it (found by the COCO fuzzer: 0/0 in the rasteriser)") {
+  auto with = from_polygon({1, 1, 9, 1, 9, 1, 9, 8, 1, 8}, 12, 12);
+  auto without = from_polygon({1, 1, 9, 1, 9, 8, 1, 8}, 12, 12);
+  CHECK(with.counts == without.counts);
+  auto first = from_polygon({1, 1, 1, 1, 9, 1, 9, 8, 1, 8}, 12, 12);  // the repeat at the start
+  CHECK(first.counts == without.counts);
+  // Coordinates are bounded so that the rasteriser's integers cannot overflow.
+  json gt{{"images", json::array({image(1)})}, {"annotations", json::array({gt_ann(1, 1, {0, 0, 1e9, 10})})},
+          {"categories", {{{"id", 1}}}}};
+  CHECK_THROWS_WITH(load_ground_truth(write_temp("huge.json", gt), false),
+                    doctest::Contains("/annotations/0/bbox/2: expected a coordinate within ±1e8"));
+  // A number past a double's range is invalid JSON with the file named, not an escaped exception.
+  CHECK_THROWS_AS(parse_ground_truth(R"({"images": [1e999999]})", "big.json", false), std::runtime_error);
+  CHECK_THROWS_WITH(parse_ground_truth(R"({"images": [1e999999]})", "big.json", false),
+                    doctest::Contains("big.json: not valid JSON"));
+  // An id as a float past int64 is refused, not converted (undefined behaviour; found by the fuzzer).
+  CHECK_THROWS_WITH(parse_ground_truth(R"({"images": [{"id": 3.3e21, "height": 2, "width": 2}]})", "id.json", false),
+                    doctest::Contains("/images/0/id: expected an integer, found 3.3e+21"));
+}

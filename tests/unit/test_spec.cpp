@@ -103,6 +103,11 @@ TEST_CASE("each class of error names its JSON pointer and what was expected") {
     CHECK(check_devices({"cpu:0", "cpu:1", "cuda:0"}).empty());
     CHECK(check_devices({"cpu", ""}).find("device 2 of 2 is empty") == 0);
   }
+  SUBCASE("a component alternative whose plugin is not a string (found by the spec fuzzer: an escaped type_error)") {
+    auto d = toy_spec();
+    d["sweep"]["noise"] = nlohmann::json::array({{{"plugin", {{"x", 1}}}}});
+    CHECK(has_problem(problems_of(d), "/sweep/noise/0/plugin", "expected a plugin name, got an object"));
+  }
   SUBCASE("stage links") {
     auto d = toy_spec();
     d["stages"][1]["after"] = "prepar";
