@@ -92,6 +92,14 @@ struct Reader {
         }
         if (xy.size() % 2 != 0) fail(at, fmt::format("a polygon has an even number of coordinates; this one has {}", xy.size()));
         if (xy.size() < 6) fail(at, "expected a polygon of at least 3 points");
+        // The rasteriser walks the boundary: a polygon far outside its image would cost time in
+        // proportion (found by the fuzzer). Within the image grown by its own size on each side.
+        for (size_t j = 0; j < xy.size(); ++j) {
+          const double n = double(j % 2 ? h : w);
+          if (xy[j] < -n || xy[j] > 2 * n)
+            fail(at + "/" + std::to_string(j), fmt::format("{} lies far outside the {}x{} image (expected within [-{}, {}])",
+                                                           xy[j], h, w, n, 2 * n));
+        }
         if (degenerate && repeats_a_point(xy)) ++*degenerate;
         if (rasterise) parts.push_back(from_polygon(xy, h, w));
       }

@@ -284,3 +284,15 @@ TEST_CASE("a polygon with a repeated point rasterises as without it (found by th
   CHECK_THROWS_WITH(parse_ground_truth(R"({"images": [{"id": 3.3e21, "height": 2, "width": 2}]})", "id.json", false),
                     doctest::Contains("/images/0/id: expected an integer, found 3.3e+21"));
 }
+
+TEST_CASE("a box far beyond its image covers the same pixels, in time of the image's size (found by the fuzzer)") {
+  auto huge = from_box({3, 3, 1.011e7, 12}, 20, 20);
+  auto clipped = from_box({3, 3, 17, 12}, 20, 20);
+  CHECK(huge.counts == clipped.counts);
+  CHECK(area(huge) == 17 * 12);
+  json gt{{"images", json::array({image(1, 20, 20)})}, {"annotations", json::array({gt_ann(1, 1, {0, 0, 5, 5})})},
+          {"categories", {{{"id", 1}}}}};
+  gt["annotations"][0]["segmentation"] = json::array({json::array({0, 0, 5, 0, 5, 1e6})});
+  CHECK_THROWS_WITH(load_ground_truth(write_temp("far.json", gt), true),
+                    doctest::Contains("/annotations/0/segmentation/0/5: 1000000 lies far outside the 20x20 image"));
+}
