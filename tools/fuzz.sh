@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
 # Builds the libFuzzer targets (tests/fuzz, Debian's clang-14 and libfuzzer-14-dev, ASan+UBSan) —
 # the feature-bitstream decoder, the COCO readers and evaluator, the spec parser — and runs each for
-# SECONDS seconds (default 60) from its seed corpus. Exit status: a target's
+# SECONDS seconds (default 60) from its seed corpus; before them, the unit tests built with the same
+# sanitizers (needs the main build in build/ for the toy plugins). Exit status: a target's
 # failure (a crash, a sanitizer report, a hang) fails the script; its reproducer is left in build-fuzz/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${1:-60}
 CC=clang-14 CXX=clang++-14 cmake -S tests/fuzz -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=Debug >/dev/null
 cmake --build build-fuzz -j"$(nproc)"
+# The unit tests once under ASan+UBSan (they load the main build's toy plugins).
+(cd build-fuzz && ./unit_tests_sanitized 2>&1 | tail -3)
 mkdir -p build-fuzz/corpus/codec build-fuzz/corpus/coco build-fuzz/corpus/spec
 build-fuzz/make_codec_seeds build-fuzz/corpus/codec
 # Seeds from the test inputs: the experiment specs, and COCO files written the way each fuzzer

@@ -7,5 +7,6 @@ bash tools/install_deps.sh
 cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release -DFEATJND_WERROR=ON
 cmake --build build -j2
 ctest --test-dir build --output-on-failure -j2
-# The decoders of untrusted bytes under libFuzzer with ASan+UBSan, for a fixed time each.
-bash tools/fuzz.sh 60
+# The unit tests under ASan+UBSan, then the readers of untrusted bytes under libFuzzer with the
+# same sanitizers, for a fixed time each.
+bash tools/fuzz.sh 30

@@ -44,7 +44,7 @@ cp "$TMP/r.db" "$TMP/src/"
 if mount --bind "$TMP/src" "$TMP/ro" 2>/dev/null && mount -o remount,ro,bind "$TMP/ro" 2>/dev/null; then
   trap 'umount "$TMP/ro" 2>/dev/null || true; rm -rf "$TMP"' EXIT
   ! touch "$TMP/ro/x" 2>/dev/null || fail "the mount is not read-only"
-  "$ENGINE" status "$TMP/ro/r.db" | grep -q "toy-sweep" || fail "status on read-only media"
+  contains "$("$ENGINE" status "$TMP/ro/r.db")" "toy-sweep"
   [[ $(sql "$TMP/ro/r.db" "SELECT COUNT(*) FROM runs") == 15 ]] || fail "query on read-only media"
   "$ENGINE" export "$TMP/ro/r.db" --format csv >/dev/null || fail "export on read-only media"
   "$ENGINE" report "$TMP/ro/r.db" --format json >/dev/null || fail "report on read-only media"

@@ -2,8 +2,11 @@
 # hands run, plugins and worker to featjnd-engine-torch beside it.
 source "$(dirname "$0")/lib.sh"
 cd "$TMP"
-! ldd "$ENGINE" | grep -qi "torch\|libc10" || { ldd "$ENGINE"; fail "featjnd-engine links LibTorch"; }
-ldd "$(dirname "$ENGINE")/featjnd-engine-torch" | grep -q "libtorch" || fail "featjnd-engine-torch does not link LibTorch"
+# (captured first: `ldd | grep -q` fails under pipefail when grep stops reading early)
+front=$(ldd "$ENGINE")
+torch=$(ldd "$(dirname "$ENGINE")/featjnd-engine-torch")
+! grep -qi "torch\|libc10" <<<"$front" || { echo "$front"; fail "featjnd-engine links LibTorch"; }
+grep -q "libtorch" <<<"$torch" || fail "featjnd-engine-torch does not link LibTorch"
 contains "$("$ENGINE" run --help)" "--shard"
 contains "$("$ENGINE" plugins --plugin-dir "$GOOD")" "toy-conv"
 "$ENGINE" run "$SPECS/toy_sweep.json" --plugin-dir "$GOOD" --db "$TMP/r.db" 2>/dev/null || fail "run failed"

@@ -76,7 +76,8 @@ contains "$out" "3 tasks, at most 2 at once"
 # Four jobs (three array tasks and the merge) completed with exit code 0, as slurmctld recorded them.
 [[ $(grep -c "JobState=COMPLETED.*ExitCode=0:0" log/jobcomp.txt) == 4 ]] || { cat log/jobcomp.txt; fail "not 4 completed jobs"; }
 [[ $(grep -c "ArrayTaskId=[012] " log/jobcomp.txt) == 3 ]] || fail "the array did not have 3 tasks"
-scontrol show job | grep -q "ArrayTaskThrottle=2" || fail "the array was not throttled to 2"
+jobs=$(scontrol show job)
+grep -q "ArrayTaskThrottle=2" <<<"$jobs" || fail "the array was not throttled to 2"
 
 "$ENGINE" run "$SPEC" --plugin-dir "$GOOD" --db "$TMP/full.db" 2>/dev/null
 "$ENGINE" export "$TMP/job/toy_sweep.db" --format json -o "$TMP/merged.json"
