@@ -66,18 +66,6 @@ std::string strength_key_of(const std::string& plugin, const std::map<std::strin
 
 std::string text_of(const nlohmann::json& v) { return v.is_string() ? v.get<std::string>() : v.dump(); }
 
-// The backbone in a few words: its architecture (or plugin, for a custom one), split and neck.
-std::string network_of(const nlohmann::json& backbone) {
-  const auto plugin = backbone.at("plugin").get<std::string>();
-  const auto& p = backbone.at("params");
-  const auto arch = p.contains("arch") ? text_of(p.at("arch")) : "custom";
-  std::string out = arch == "custom" ? plugin : arch;
-  // With a neck, the split is the neck's output; the backbone's own split does not apply.
-  if (p.contains("neck") && p.at("neck") != "none") out += " neck=" + text_of(p.at("neck"));
-  else if (p.contains("split")) out += " split=" + text_of(p.at("split"));
-  return out;
-}
-
 // Splits an evaluation's parameters into method, strength, replicate and setting.
 Evaluation classify(int64_t id, const RunRow& r, const std::map<int64_t, RunRow>& runs) {
   Evaluation e;
@@ -124,6 +112,7 @@ Evaluation classify(int64_t id, const RunRow& r, const std::map<int64_t, RunRow>
 
 }  // namespace
 
+// The backbone in a few words: its architecture (or plugin, for a custom one), split and neck.
 std::string network_of(const nlohmann::json& backbone) {
   const auto plugin = backbone.at("plugin").get<std::string>();
   const auto& p = backbone.at("params");

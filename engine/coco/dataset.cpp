@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <cmath>
+#include <cstdint>
 #include <cstdio>
 #include <fstream>
 #include <iterator>
@@ -224,7 +225,9 @@ Dataset parse_ground_truth(const std::string& text, const std::string& path, boo
     Image img;
     img.id = rd.integer(im, at, "id");
     const int64_t h = rd.integer(im, at, "height"), w = rd.integer(im, at, "width");
-    if (h <= 0 || w <= 0) rd.fail(at, "expected a positive height and width");
+    // RLE counts are 32-bit (as in pycocotools): no image can have more pixels than they count.
+    if (h <= 0 || w <= 0 || h > 1'000'000 || w > 1'000'000 || h * w > int64_t(UINT32_MAX))
+      rd.fail(at, fmt::format("expected a height and width in [1, 1000000] with fewer than 2^32 pixels, found {}x{}", h, w));
     img.height = static_cast<uint64_t>(h);
     img.width = static_cast<uint64_t>(w);
     if (im.contains("file_name") && im["file_name"].is_string()) img.file_name = im["file_name"].get<std::string>();

@@ -397,15 +397,16 @@ bool Store::requeue(int64_t run_id, const RunState& seen) {
       .bind(1, now_seconds()).bind(2, run_id).bind(3, seen.status).bind(4, seen.attempt)
       .bind(5, seen.invocation_id).run();
   if (db_->changes() != 1) return false;
-  // What the earlier attempt left: its files, then its rows.
-  for (auto& [name, path] : artifacts_of(run_id)) {
-    std::error_code ec;
-    fs::remove(path, ec);
-  }
+  // What the earlier attempt left: its rows, and once they are gone for good, its files.
+  const auto files = artifacts_of(run_id);
   for (const char* q : {"DELETE FROM metrics WHERE run_id = ?", "DELETE FROM artifacts WHERE run_id = ?",
                         "DELETE FROM tags WHERE run_id = ?"})
     db_->prepare(q).bind(1, run_id).run();
   tx.commit();
+  for (auto& [name, path] : files) {
+    std::error_code ec;
+    fs::remove(path, ec);
+  }
   return true;
 }
 

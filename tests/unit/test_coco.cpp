@@ -263,6 +263,12 @@ TEST_CASE("ground truth rules: each broken rule named with its JSON pointer, deg
   CHECK_NOTHROW(ds = load_ground_truth(write_temp("degenerate.json", file(json::array({a, z, r}))), true));
   CHECK(ds.annotations.size() == 3);
   CHECK(ds.degenerate == 2);
+  // An image too large for 32-bit run lengths is refused before any mask is made.
+  json big = file(json::array({a}));
+  big["images"][0]["height"] = 300000;
+  big["images"][0]["width"] = 300000;
+  CHECK_THROWS_WITH(load_ground_truth(write_temp("bigimage.json", big), false),
+                    doctest::Contains("/images/0: expected a height and width in [1, 1000000] with fewer than 2^32 pixels"));
 }
 
 TEST_CASE("a polygon with a repeated point rasterises as without it (found by the COCO fuzzer: 0/0 in the rasteriser)") {
