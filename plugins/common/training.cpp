@@ -17,7 +17,16 @@ void train_loop(DataSource& data, RunContext& ctx, torch::optim::Optimizer& opt,
                 const std::function<void(int64_t)>& end_of_epoch) {
   const int64_t per_epoch = (data.size() + s.batch_size - 1) / std::max<int64_t>(1, s.batch_size);
   const int64_t total = std::max<int64_t>(1, s.epochs * per_epoch);
-  int64_t step = 0;
+  int64_t step = 0, window_steps = 0;
+  torch::Tensor window;  // the sum of the losses since the last read-back, on the device
+  double last = std::nan("");
+  auto read_back = [&] {
+    if (!window_steps) return;
+    last = window.item<double>() / double(window_steps);
+    ctx.log_metric("train.loss", last, step - 1);
+    window = torch::Tensor();
+    window_steps = 0;
+  };
   for (int64_t e = 0; e < s.epochs; ++e) {
     data.reset(ctx.seed() * 1000 + static_cast<uint64_t>(e));
     while (auto b = data.next()) {
@@ -28,10 +37,12 @@ void train_loop(DataSource& data, RunContext& ctx, torch::optim::Optimizer& opt,
       loss.backward();
       if (s.clip_norm > 0) torch::nn::utils::clip_grad_norm_(params, s.clip_norm);
       opt.step();
-      const double value = loss.item<double>();
-      ctx.log_metric("train.loss", value, step);
-      ctx.progress(++step, total, fmt::format("{}, loss {:.3f}", s.note, value));
+      window = window.defined() ? window + loss.detach() : loss.detach().clone();
+      ++step;
+      if (++window_steps == std::max<int64_t>(1, s.log_every)) read_back();
+      ctx.progress(step, total, std::isnan(last) ? s.note : fmt::format("{}, loss {:.3f}", s.note, last));
     }
+    read_back();
     if (end_of_epoch) end_of_epoch(e);
   }
 }

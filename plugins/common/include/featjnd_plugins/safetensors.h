@@ -5,6 +5,8 @@
 
 #include <torch/types.h>
 
+#include "featjnd_plugins/safetensors_header.h"
+
 namespace torch::nn {
 class Module;
 }
@@ -22,27 +24,17 @@ class SafeTensors {
   static SafeTensors read_header(const std::string& path);
 
   std::vector<std::string> keys() const;
-  bool has(const std::string& key) const { return entries_.count(key) != 0; }
+  bool has(const std::string& key) const { return header_.entries.count(key) != 0; }
   std::vector<int64_t> shape(const std::string& key) const;
   torch::Tensor get(const std::string& key) const;  // a copy, in the stored dtype
   // The header's __metadata__ (string to string, as the format defines it).
-  const std::map<std::string, std::string>& metadata() const { return metadata_; }
+  const std::map<std::string, std::string>& metadata() const { return header_.metadata; }
 
  private:
-  struct Entry {
-    torch::ScalarType dtype;
-    std::vector<int64_t> shape;
-    size_t begin, end;  // within the data section
-  };
-  static uint64_t header_length(const std::vector<char>& bytes, uint64_t file_size, const std::string& name);
-  void index(const std::vector<char>& bytes, uint64_t data_len);
-
   std::string name_;
   std::vector<char> bytes_;
   bool has_data_ = false;
-  size_t data_start_ = 0;
-  std::map<std::string, Entry> entries_;
-  std::map<std::string, std::string> metadata_;
+  SafeTensorsHeader header_;  // checked against the file's size before any tensor is made
 };
 
 struct LoadReport {

@@ -21,11 +21,14 @@ struct TrainSettings {
   double lr = 1e-3;
   int64_t warmup = 0;       // steps
   double clip_norm = 0;     // 0: no clipping
+  int64_t log_every = 20;   // train.loss is the mean over this many steps, read back only then
   std::string note = "training";
 };
 
 // Epochs over `data` (reset with ctx.seed()·1000 + epoch), skipping batches of one (BatchNorm);
-// `loss_of(batch, step)` returns the step's loss, the loop steps `opt` on it and logs train.loss;
+// `loss_of(batch, step)` returns the step's loss, the loop steps `opt` on it and logs train.loss
+// (the mean of every `log_every` steps: the loss stays on the device in between, so a GPU is not
+// synchronised at every step);
 // `end_of_epoch(e)` runs after each epoch. The modules are in train mode throughout.
 void train_loop(DataSource& data, RunContext& ctx, torch::optim::Optimizer& opt, const std::vector<torch::Tensor>& params,
                 const TrainSettings& s, const std::function<torch::Tensor(const Batch&, int64_t)>& loss_of,
