@@ -173,6 +173,17 @@ void PluginRegistry::load_file(const std::string& path_in) {
     return;
   }
 
+  // API 4 records the C++ library ABI; the struct has grown, so the size check comes first.
+  constexpr size_t v4_size = offsetof(featjnd_plugin_info, cxx_abi) + sizeof(const char*);
+  const std::string abi = info->info_size >= v4_size ? safe(info->cxx_abi) : std::string("(not recorded)");
+  if (abi != FEATJND_CXX_ABI) {
+    errors_.push_back(fmt::format(
+        "plugin '{}' was built with the C++ library ABI '{}'; this engine uses '{}' (std::string would not "
+        "match): rebuild the plugin with the engine's compiler flags (featjnd_add_plugin sets them)",
+        path, abi, FEATJND_CXX_ABI));
+    return;
+  }
+
   PluginRecord r;
   r.kind = safe(info->kind);
   r.name = safe(info->name);

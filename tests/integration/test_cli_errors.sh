@@ -68,5 +68,5 @@ expect_error "database '$TMP/none.db' does not exist" "$ENGINE" status "$TMP/non
 
 "$ENGINE" --help | grep -q "merge OUT" || fail "--help lacks merge"
 "$ENGINE" run --help | grep -q -- "--shard" || fail "run --help lacks --shard"
-"$ENGINE" --version | grep -q "plugin API 3" || fail "--version lacks the plugin API"
+"$ENGINE" --version | grep -q "plugin API 4" || fail "--version lacks the plugin API"
 echo "cli errors: ok"

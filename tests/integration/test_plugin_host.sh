@@ -14,11 +14,15 @@ out=$(FEATJND_PLUGIN_PATH="$GOOD" "$ENGINE" plugins)
 contains "$out" "toy-fit"
 
 expect_error "was built for plugin API 999 and LibTorch" "$ENGINE" plugins --plugin-dir "$TEST_PLUGINS/wrong_api"
-grep -qF "this engine expects plugin API 3" "$TMP/err" || fail "the API refusal does not say what is expected"
+grep -qF "this engine expects plugin API 4" "$TMP/err" || fail "the API refusal does not say what is expected"
 grep -qF "$TEST_PLUGINS/wrong_api/wrong_api_version.so" "$TMP/err" || fail "the API refusal does not name the file"
 [[ $(wc -l <"$TMP/err") -eq 1 ]] || fail "the API refusal is not one line"
 
 expect_error "and LibTorch 0.4.1" "$ENGINE" plugins --plugin-dir "$TEST_PLUGINS/wrong_torch"
+# Built with -D_GLIBCXX_USE_CXX11_ABI=0: the string ABI is refused before any C++ object crosses.
+expect_error "was built with the C++ library ABI 'libstdc++ pre-cxx11'; this engine uses 'libstdc++ cxx11'" \
+  "$ENGINE" plugins --plugin-dir "$TEST_PLUGINS/wrong_abi"
+[[ $(wc -l <"$TMP/err") -eq 1 ]] || fail "the ABI refusal is not one line"
 expect_error "is not a featjnd plugin: it does not export 'featjnd_plugin_entry'" \
   "$ENGINE" plugins --plugin-dir "$TEST_PLUGINS/not_a_plugin"
 

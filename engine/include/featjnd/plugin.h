@@ -72,6 +72,6 @@ void* create_component(const char* params_json, char* error_buf, size_t error_bu
         sizeof(featjnd_plugin_info), FEATJND_PLUGIN_API_VERSION, FEATJND_ENGINE_VERSION,      \
         TORCH_VERSION, KIND, NAME, VERSION, DESCRIPTION,                                    \
         static_cast<uint32_t>(sizeof(PARAMS) / sizeof(featjnd_param_info)), PARAMS,          \
-        &featjnd::detail::create_component<CLASS>};                                         \
+        &featjnd::detail::create_component<CLASS>, FEATJND_CXX_ABI};                        \
     return &info;                                                                           \
   }

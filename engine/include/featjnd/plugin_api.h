@@ -11,13 +11,29 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#ifdef __cplusplus
+#include <cstddef> /* defines _GLIBCXX_USE_CXX11_ABI (libstdc++) or _LIBCPP_VERSION */
+#endif
 
 #ifdef __cplusplus
 extern "C" {
 #endif
 
 /* Bump on any change to featjnd_plugin_info or to the C++ interfaces in components.h. */
-#define FEATJND_PLUGIN_API_VERSION 3u
+#define FEATJND_PLUGIN_API_VERSION 4u
+
+/* The C++ standard library ABI a plugin was built with: std::string and std::list change layout
+   with libstdc++'s _GLIBCXX_USE_CXX11_ABI (pip wheels of LibTorch were long built with 0, Debian's
+   with 1), and a plugin on the other side would crash on the first string it is handed. */
+#if defined(_GLIBCXX_USE_CXX11_ABI) && _GLIBCXX_USE_CXX11_ABI
+#define FEATJND_CXX_ABI "libstdc++ cxx11"
+#elif defined(_GLIBCXX_USE_CXX11_ABI)
+#define FEATJND_CXX_ABI "libstdc++ pre-cxx11"
+#elif defined(_LIBCPP_VERSION)
+#define FEATJND_CXX_ABI "libc++"
+#else
+#define FEATJND_CXX_ABI "unknown"
+#endif
 
 /* The single symbol every plugin exports. */
 #define FEATJND_PLUGIN_ENTRY_SYMBOL "featjnd_plugin_entry"
@@ -57,6 +73,8 @@ typedef struct featjnd_plugin_info {
      object holding every declared parameter (defaults filled in). Returns a featjnd::Component*
      owned by the caller, or NULL with a message in error_buf. */
   void* (*create)(const char* params_json, char* error_buf, size_t error_buf_size);
+  /* API 4: FEATJND_CXX_ABI as the plugin was compiled; the host refuses another. */
+  const char* cxx_abi;
 } featjnd_plugin_info;
 
 typedef const featjnd_plugin_info* (*featjnd_plugin_entry_fn)(void);
