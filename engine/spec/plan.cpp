@@ -169,6 +169,7 @@ PlannedRun plan_run(const Spec& spec, const PluginRegistry& plugins, FileHasher&
   nlohmann::json identity = {{"stage", st.name}, {"type", st.type}, {"seed", seed},
                              {"components", hashed}, {"inputs", input_hashes}};
   if (!st.params.empty()) identity["stage_params"] = st.params;
+  if (!spec.execution.empty()) identity["execution"] = spec.execution;
   r.hash = sha256_hex(identity.dump());
   r.root = up ? plan.runs[r.deps[0]].root : r.index;
   r.network_key = sha256_hex((up ? plan.runs[r.root].hash : r.hash) + network[roles["backbone"].get<std::string>()].dump() +
@@ -181,6 +182,7 @@ PlannedRun plan_run(const Spec& spec, const PluginRegistry& plugins, FileHasher&
   r.config = {{"stage", st.name}, {"type", st.type}, {"seed", seed}, {"roles", roles},
               {"components", components}, {"hashed", hashed}, {"inputs", input_hashes}};
   if (!st.params.empty()) r.config["stage_params"] = st.params;
+  if (!spec.execution.empty()) r.config["execution"] = spec.execution;
   return r;
 }
 

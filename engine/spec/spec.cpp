@@ -187,7 +187,26 @@ class Checker {
 
 using vt = nlohmann::json::value_t;
 
-// name, description, seed, devices, database.
+// /execution: {"autocast": "off" | "bf16", "channels_last": bool}; only what differs from the
+// defaults is kept, so that a spec without it hashes its runs as before.
+void parse_execution(const nlohmann::json& e, Checker& ck, Spec& spec) {
+  if (!ck.expect_type(e, "/execution", vt::object, "an object (autocast, channels_last)")) return;
+  ck.expect_keys(e, "/execution", {"autocast", "channels_last"});
+  if (auto it = e.find("autocast"); it != e.end()) {
+    if (!it->is_string() || (*it != "off" && *it != "bf16"))
+      ck.add("/execution/autocast", fmt::format("{} is not \"off\" or \"bf16\"", show(*it)));
+    else if (*it != "off")
+      spec.execution["autocast"] = *it;
+  }
+  if (auto it = e.find("channels_last"); it != e.end()) {
+    if (!it->is_boolean())
+      ck.add("/execution/channels_last", fmt::format("{} is not a boolean", show(*it)));
+    else if (it->get<bool>())
+      spec.execution["channels_last"] = true;
+  }
+}
+
+// name, description, seed, devices, database, execution.
 void parse_header(const nlohmann::json& doc, Checker& ck, Spec& spec) {
   if (auto it = doc.find("name"); it == doc.end()) {
     ck.add("", "missing key \"name\"; expected the experiment's name");
@@ -221,6 +240,7 @@ void parse_header(const nlohmann::json& doc, Checker& ck, Spec& spec) {
   }
   if (auto it = doc.find("database"); it != doc.end() && ck.expect_type(*it, "/database", vt::string, "a file path"))
     spec.database = it->get<std::string>();
+  if (auto it = doc.find("execution"); it != doc.end()) parse_execution(*it, ck, spec);
   if (spec.database.empty() && !spec.name.empty()) spec.database = "results/" + spec.name + ".db";
 }
 
@@ -567,7 +587,8 @@ Spec parse_spec(const nlohmann::json& doc, const std::string& file, const Plugin
     ck.add("", "expected a JSON object (an experiment spec), got " + type_name(doc));
     throw SpecError(file, ck.problems);
   }
-  ck.expect_keys(doc, "", {"name", "description", "seed", "devices", "database", "components", "stages", "sweep", "cases"});
+  ck.expect_keys(doc, "", {"name", "description", "seed", "devices", "database", "execution", "components", "stages",
+                           "sweep", "cases"});
   parse_header(doc, ck, spec);
   auto role_of = parse_stages(doc, ck, spec);
   parse_components(doc, ck, spec, role_of);

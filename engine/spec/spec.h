@@ -81,6 +81,9 @@ struct Spec {
   int64_t seed = 0;
   std::vector<std::string> devices{"cpu"};
   std::string database;  // resolved path
+  // /execution: how tensors are computed, in every stage (a run's identity holds it when it is
+  // not the default): {"autocast": "off" | "bf16", "channels_last": bool}.
+  nlohmann::json execution = nlohmann::json::object();
   std::map<std::string, ComponentSpec> components;
   std::vector<StageSpec> stages;  // upstream before downstream
   std::vector<SweepAxis> axes;

@@ -9,6 +9,7 @@
 #include "inspect/inspect_stage.h"
 #include "plugin_host/plugin_registry.h"
 #include "store/store.h"
+#include "worker/execution.h"
 
 namespace fs = std::filesystem;
 
@@ -146,6 +147,7 @@ struct StageRunner::Impl {
   const PluginRegistry& plugins;
   Store& store;
   torch::Device device;
+  ExecutionOptions exec;  // of the run in progress
 
   // The most recent task network (prepared weights, backbone and task settings) with its clean
   // evaluation pass.
@@ -189,7 +191,23 @@ struct StageRunner::Impl {
     n->backbone->module().to(device);
     n->task->attach(*n->backbone, ctx);
     n->task->head_module().to(device);
+    layout(*n);
     return n;
+  }
+
+  // channels_last when the spec asks for it (after every load: a loaded tensor is contiguous).
+  void layout(Network& n) {
+    if (!exec.channels_last) return;
+    to_channels_last(n.backbone->module());
+    to_channels_last(n.task->head_module());
+  }
+
+  // The batch on the device, images in the layout the spec asks for.
+  Batch on_device(const Batch& b) {
+    Batch d = batch_to(b, device);
+    if (exec.channels_last && d.images.defined() && d.images.dim() == 4)
+      d.images = d.images.contiguous(torch::MemoryFormat::ChannelsLast);
+    return d;
   }
 
   Network& network(const RunRequest& req, RunContext& ctx) {
@@ -203,6 +221,7 @@ struct StageRunner::Impl {
     archive.read("head", h);
     n->backbone->module().load(b);
     n->task->head_module().load(h);
+    layout(*n);
     freeze(n->backbone->module());
     freeze(n->task->head_module());
     n->key = key;
@@ -236,11 +255,12 @@ struct StageRunner::Impl {
   }
 
   // One pass over the evaluation split with the frozen network: features, batches and clean
-  // metrics, kept in memory while they fit the budget.
+  // metrics. The features (on the device) and the batches (on the host, pinned for a CUDA device)
+  // are kept while both together fit the budget, and replayed to later evaluations.
   void clean_pass(Network& n, WorkerContext& ctx,
                   const std::function<void(size_t, const Features&, const Batch&)>& visit) {
     if (n.clean_done && n.cached) {
-      for (size_t i = 0; i < n.features.size(); ++i) visit(i, n.features[i], n.batches[i]);
+      for (size_t i = 0; i < n.features.size(); ++i) visit(i, n.features[i], on_device(n.batches[i]));
       return;
     }
     torch::NoGradGuard no_grad;
@@ -253,22 +273,21 @@ struct StageRunner::Impl {
     bool keep = first;
     size_t i = 0;
     while (auto batch = data->next()) {
-      batch->images = batch->images.to(device);
-      for (auto& [k, t] : batch->targets) t = t.to(device);
-      auto f = n.backbone->features(*batch, device);
-      if (first) evaluator->digest(n.task->head(f), *batch);
+      Batch b = on_device(*batch);
+      auto f = float32(n.backbone->features(b, device));
+      if (first) evaluator->digest(float32(n.task->head(f)), b);
       if (keep) {
-        for (auto& l : f.levels) used += l.numel() * l.element_size();
+        used += features_bytes(f) + batch_bytes(*batch);
         if (used > budget) {
           keep = false;
           n.features.clear();
           n.batches.clear();
         } else {
           n.features.push_back(f);
-          n.batches.push_back(*batch);
+          n.batches.push_back(host_copy(*batch, device));
         }
       }
-      visit(i++, f, *batch);
+      visit(i++, f, b);
     }
     if (first) {
       n.clean_metrics = evaluator->results();
@@ -301,22 +320,23 @@ struct StageRunner::Impl {
     torch::manual_seed(ctx.seed());
     auto evaluator = n.task->evaluator();
     evaluator->reset();
-    double nrmse_sum = 0, cos_sum = 0;
+    // NRMSE and cosine sums stay on the device until the pass ends: no synchronisation per batch.
+    torch::Tensor nrmse_sum, cos_sum;
     int64_t samples = 0;
     int64_t total_batches = n.cached ? static_cast<int64_t>(n.features.size()) : -1;
     clean_pass(n, ctx, [&](size_t i, const Features& f, const Batch& batch) {
       Features g = dist ? dist->apply(f, ApplyInfo{static_cast<int64_t>(i), ctx.seed(), input_pixels(batch)}) : f;
-      evaluator->digest(n.task->head(g), batch);
+      evaluator->digest(float32(n.task->head(g)), batch);
       auto [nr, cs] = distortion_strength(f, g);
-      nrmse_sum += nr.sum().item<double>();
-      cos_sum += cs.sum().item<double>();
+      nrmse_sum = nrmse_sum.defined() ? nrmse_sum + nr.sum() : nr.sum();
+      cos_sum = cos_sum.defined() ? cos_sum + cs.sum() : cs.sum();
       samples += f.batch_size();
       ctx.progress(static_cast<int64_t>(i) + 1, total_batches, "evaluating");
     });
     if (samples == 0) throw std::runtime_error("the evaluation split is empty");
     ctx.log_metric("samples", static_cast<double>(samples), 0);
-    ctx.log_metric("cosine", cos_sum / static_cast<double>(samples), 0);
-    ctx.log_metric("nrmse", nrmse_sum / static_cast<double>(samples), 0);
+    ctx.log_metric("cosine", cos_sum.item<double>() / static_cast<double>(samples), 0);
+    ctx.log_metric("nrmse", nrmse_sum.item<double>() / static_cast<double>(samples), 0);
     if (dist)
       for (auto& [k, v] : dist->evaluation_metrics()) ctx.log_metric(k, v, 0);
     for (auto& [k, v] : n.clean_metrics) ctx.log_metric("clean." + k, v, 0);
@@ -332,6 +352,8 @@ StageRunner::~StageRunner() = default;
 void StageRunner::run(const RunRequest& req, const RunEvents& events) {
   WorkerContext ctx(impl_->store, req, impl_->device, events);
   const auto type = req.config.at("type").get<std::string>();
+  impl_->exec = ExecutionOptions::from_config(req.config);
+  AutocastGuard autocast(impl_->device, impl_->exec.autocast_bf16);
   if (type == "prepare")
     impl_->prepare(req, ctx);
   else if (type == "fit")

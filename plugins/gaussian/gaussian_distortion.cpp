@@ -1,8 +1,10 @@
 // F + N(0, σ²), i.i.d. per element: the paper's baseline at matched NRMSE. The noise is drawn on
-// the CPU from a generator seeded by (seed, batch), so a run gives the same numbers on any device.
+// the features' device from a generator seeded by (seed, batch): a run repeats its numbers on the
+// same kind of device (CPU and CUDA generators draw different streams).
 #include <torch/torch.h>
 
 #include "featjnd/plugin.h"
+#include "featjnd/random.h"
 
 namespace {
 
@@ -10,11 +12,13 @@ class Gaussian : public featjnd::Distortion {
  public:
   explicit Gaussian(const featjnd::Params& p) : sigma_(p.real("sigma")), seed_(p.integer("seed")) {}
   featjnd::Features apply(const featjnd::Features& clean, const featjnd::ApplyInfo& info) override {
-    auto gen = at::detail::createCPUGenerator(static_cast<uint64_t>(seed_) * 0x9E3779B97F4A7C15ull +
-                                              static_cast<uint64_t>(info.batch_index));
+    if (clean.levels.empty()) return clean;
+    auto gen = featjnd::seeded_generator(clean.levels.front().device(),
+                                         static_cast<uint64_t>(seed_) * 0x9E3779B97F4A7C15ull +
+                                             static_cast<uint64_t>(info.batch_index));
     featjnd::Features out = clean;
     for (auto& l : out.levels)
-      l = l + (sigma_ * torch::randn(l.sizes(), gen, torch::kFloat)).to(l.device(), l.scalar_type());
+      l = l + (sigma_ * torch::randn(l.sizes(), gen, l.options().dtype(torch::kFloat))).to(l.scalar_type());
     return out;
   }
 

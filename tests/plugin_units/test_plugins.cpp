@@ -105,6 +105,28 @@ TEST_CASE("gaussian noise: same seed, same numbers; another seed, other numbers;
   CHECK(x.std().item<double>() == doctest::Approx(0.5).epsilon(0.02));
 }
 
+TEST_CASE("gaussian noise is drawn on the features' device, leaving the global generator alone") {
+  Features f;
+  f.levels.push_back(torch::zeros({2, 3, 5, 5}, torch::kFloat));
+  auto a = make<Distortion>("distortion", "gaussian", {{"sigma", 2.0}, {"seed", 7}});
+  torch::manual_seed(123);
+  const auto before = torch::rand({4});
+  torch::manual_seed(123);
+  auto x = a->apply(f, {3, 0}).levels[0];
+  // The device generator seeded as the plugin says it is: the same stream as a CPU generator
+  // built from that seed (on a CPU device), scaled by σ.
+  const uint64_t seed = uint64_t(7) * 0x9E3779B97F4A7C15ull + 3;
+  auto expected = 2.0 * torch::randn({2, 3, 5, 5}, at::detail::createCPUGenerator(seed), torch::kFloat);
+  CHECK(torch::equal(x, expected));
+  CHECK(torch::equal(torch::rand({4}), before));  // the global stream was not consumed or reseeded
+  // bf16 features (an autocast region) get bf16 noise of the same draw.
+  Features h;
+  h.levels.push_back(torch::zeros({2, 3, 5, 5}, torch::kBFloat16));
+  auto y = a->apply(h, {3, 0}).levels[0];
+  CHECK((y.scalar_type() == torch::kBFloat16));
+  CHECK(torch::equal(y, expected.to(torch::kBFloat16)));
+}
+
 TEST_CASE("FeatJND: only the estimator trains; its map is clamped; quantization meets its budget") {
   TestContext ctx;
   auto backbone = make<Backbone>("backbone", "resnet", kSmallResnet);
