@@ -12,28 +12,23 @@
 // Codec mode (`codec: true`): each token's step is signalled as base·2^(q/8) (base = √12·σ_q, q an
 // integer, engine/codec), the symbols round(F/Δ_t) and the steps go through a real bitstream, and
 // the task sees the decoded features — checked bit for bit against the quantizer's own output.
-// One source, three plugins: QUANT_GUIDE selects the step map.
+// One implementation, three plugins (quant_featjnd.cpp, quant_random.cpp, quant_uniform.cpp):
+// the guide selects the step map.
+#include "token_quantization.h"
+
 #include <cmath>
 
 #include <torch/torch.h>
 
-#include "feature_codec.h"
-#include "featjnd/plugin.h"
 #include "featjnd_plugins/estimator.h"
+#include "feature_codec.h"
 
-#define QUANT_FEATJND 0
-#define QUANT_RANDOM 1
-#define QUANT_UNIFORM 2
-
+namespace featjnd::quant {
 namespace {
 
-using namespace featjnd;
-
-constexpr int kGuide = QUANT_GUIDE;
-
 // Per-sample steps B×1×H×W from a FeatJND map; `floored` receives the tokens raised to the floor.
-torch::Tensor guided_steps(const torch::Tensor& f, const torch::Tensor& j, double sigma_q, double eps, double floor,
-                           torch::Tensor* floored) {
+torch::Tensor guided_steps(const torch::Tensor& f, const torch::Tensor& j, double sigma_q, double eps,
+                           double floor, torch::Tensor* floored) {
   auto tau = j.norm(2, {1}, true) / (f.norm(2, {1}, true) + eps);  // B×1×H×W
   auto low = floor * tau.mean({1, 2, 3}, true);
   *floored = tau < low;
@@ -49,7 +44,8 @@ torch::Tensor permuted(const torch::Tensor& step, int64_t seed, int64_t batch_in
   auto flat = step.flatten(1);
   std::vector<torch::Tensor> rows;
   for (int64_t b = 0; b < flat.size(0); ++b)
-    rows.push_back(flat[b].index_select(0, torch::randperm(flat.size(1), gen, torch::kLong).to(flat.device())));
+    rows.push_back(
+        flat[b].index_select(0, torch::randperm(flat.size(1), gen, torch::kLong).to(flat.device())));
   return torch::stack(rows).view_as(step);
 }
 
@@ -63,143 +59,140 @@ torch::Tensor quantize(const torch::Tensor& f, const torch::Tensor& step) {
 torch::Tensor steps_of(const std::vector<int32_t>& q, float base, const torch::Tensor& like) {
   std::vector<float> s(q.size());
   for (size_t i = 0; i < q.size(); ++i) s[i] = codec::token_step(base, q[i]);
-  return torch::from_blob(s.data(), like.sizes(), torch::kFloat).clone().to(like.device(), like.scalar_type());
+  return torch::from_blob(s.data(), like.sizes(), torch::kFloat)
+      .clone()
+      .to(like.device(), like.scalar_type());
 }
 
 // The steps a bitstream can carry: q = round(8·log2(Δ/base)), and base·2^(q/8).
 torch::Tensor signalled(const torch::Tensor& step, float base, std::vector<int32_t>* q) {
-  *q = quant::to_symbols(torch::round(8 * torch::log2(step.to(torch::kCPU, torch::kDouble) / double(base))).clamp(-1e5, 1e5));
+  *q = quant::to_symbols(
+      torch::round(8 * torch::log2(step.to(torch::kCPU, torch::kDouble) / double(base))).clamp(-1e5, 1e5));
   return steps_of(*q, base, step);
 }
 
-class TokenQuantization : public Distortion {
- public:
-  explicit TokenQuantization(const Params& p)
-      : sigma_q_(p.real("sigma_q")), seed_(p.integer("seed")), eps_(p.real("eps")), floor_(p.real("floor")),
-        codec_(p.flag("codec")) {
-    if (codec_ && kGuide != QUANT_UNIFORM && floor_ <= 0)
-      throw std::invalid_argument("codec mode needs floor > 0: a bitstream cannot carry a token at full precision");
-  }
+}  // namespace
 
-  void begin_evaluation(Backbone&, Task&, RunContext& ctx) override {
-    if constexpr (kGuide != QUANT_UNIFORM) est_ = plugins::load_estimator(ctx, ctx.device());
-    ctx_ = &ctx;
-  }
-
-  Features apply(const Features& clean, const ApplyInfo& info) override {
-    Features out = clean;
-    Features j;
-    if constexpr (kGuide != QUANT_UNIFORM) j = est_->forward(clean);
-    const float base = static_cast<float>(std::sqrt(12.0) * sigma_q_);
-    codec::Stream stream;
-    stream.method = kGuide == QUANT_FEATJND ? codec::Method::guided
-                    : kGuide == QUANT_RANDOM ? codec::Method::random : codec::Method::uniform;
-    stream.step = base;
-    std::vector<torch::Tensor> steps;
-    for (size_t i = 0; i < out.levels.size(); ++i) {
-      const auto& f = clean.levels[i];
-      torch::Tensor step, floored;
-      if constexpr (kGuide == QUANT_UNIFORM) {
-        step = torch::full({f.size(0), 1, f.size(2), f.size(3)}, base, f.options());
-        floored = torch::zeros_like(step, torch::kBool);
-      } else {
-        step = guided_steps(f, j.levels[i], sigma_q_, eps_, floor_, &floored);
-        if constexpr (kGuide == QUANT_RANDOM) step = permuted(step, seed_, info.batch_index, i);
-        if (codec_) {
-          stream.log_steps.emplace_back();
-          step = signalled(step, base, &stream.log_steps.back());
-        }
-      }
-      out.levels[i] = quantize(f, step);
-      count(f, out.levels[i], step, floored);
-      steps.push_back(step);
-    }
-    if (codec_) code(clean, out, steps, stream, info);
-    return out;
-  }
-
-  std::map<std::string, double> evaluation_metrics() override {
-    auto t = totals_.cpu();
-    const double tokens = std::max(1.0, t[0].item<double>()), elements = std::max(1.0, t[3].item<double>());
-    std::map<std::string, double> m = {
-        {"quant.unquantized_share", t[1].item<double>() / tokens},
-        {"quant.floored_share", t[2].item<double>() / tokens},
-        {"quant.zero_share", t[4].item<double>() / elements},
-        {"quant.rmse", std::sqrt(t[5].item<double>() / elements)},
-        {"quant.rmse_over_sigma_q", sigma_q_ > 0 ? std::sqrt(t[5].item<double>() / elements) / sigma_q_ : 0.0}};
-    if (codec_) m.merge(tally_.metrics());
-    return m;
-  }
-
- private:
-  // The batch through a bitstream: the symbols and steps encoded, decoded, and the decoded
-  // features put in place of the quantizer's (equal to them bit for bit, or the run fails).
-  void code(const Features& clean, Features& out, const std::vector<torch::Tensor>& steps, codec::Stream& stream,
-            const ApplyInfo& info) {
-    for (size_t i = 0; i < out.levels.size(); ++i) {
-      const auto& f = clean.levels[i];
-      stream.shapes.push_back({static_cast<uint32_t>(f.size(0)), static_cast<uint32_t>(f.size(1)),
-                               static_cast<uint32_t>(f.size(2)), static_cast<uint32_t>(f.size(3))});
-      stream.symbols.push_back(quant::to_symbols(torch::round(f / steps[i])));
-    }
-    auto decoded = quant::round_trip(stream, info.pixels, tally_, ctx_);
-    for (size_t i = 0; i < out.levels.size(); ++i) {
-      // The decoder's steps, from what it read alone.
-      auto step = decoded.log_steps.empty() ? torch::full_like(steps[i], decoded.step)
-                                            : steps_of(decoded.log_steps[i], decoded.step, steps[i]);
-      auto decoded_level = quant::from_symbols(decoded.symbols[i], out.levels[i]) * step;
-      quant::check_bit_exact(decoded_level, out.levels[i], i);
-      out.levels[i] = decoded_level;
-    }
-  }
-
-  // Tokens, tokens at full precision, floored tokens, elements, zero symbols, squared error —
-  // summed on the device, read once at the end.
-  void count(const torch::Tensor& f, const torch::Tensor& q, const torch::Tensor& step, const torch::Tensor& floored) {
-    auto opt = torch::TensorOptions().dtype(torch::kFloat64).device(f.device());
-    auto zero = q.eq(0) & step.gt(0).expand_as(q);
-    auto sums = torch::stack({torch::tensor(double(step.numel()), opt), step.eq(0).sum().to(opt.dtype()),
-                              floored.sum().to(opt.dtype()), torch::tensor(double(f.numel()), opt),
-                              zero.sum().to(opt.dtype()), (q - f).to(torch::kFloat64).pow(2).sum()});
-    totals_ = totals_.defined() ? totals_ + sums : sums;
-  }
-
-  double sigma_q_;
-  int64_t seed_;
-  double eps_, floor_;
-  bool codec_;
-  plugins::Estimator est_{nullptr};
-  torch::Tensor totals_;
-  quant::CodecTally tally_;
-  RunContext* ctx_ = nullptr;
+struct TokenQuantization::State {
+  plugins::Estimator est{nullptr};
+  torch::Tensor totals;
+  CodecTally tally;
 };
 
+TokenQuantization::TokenQuantization(const Params& p, Guide guide)
+    : guide_(guide),
+      sigma_q_(p.real("sigma_q")),
+      seed_(p.integer("seed")),
+      eps_(p.real("eps")),
+      floor_(p.real("floor")),
+      codec_(p.flag("codec")),
+      state_(std::make_unique<State>()) {
+  if (codec_ && guide_ != Guide::uniform && floor_ <= 0)
+    throw std::invalid_argument(
+        "codec mode needs floor > 0: a bitstream cannot carry a token at full precision");
+}
+
+TokenQuantization::~TokenQuantization() = default;
+
+void TokenQuantization::begin_evaluation(Backbone&, Task&, RunContext& ctx) {
+  if (guide_ != Guide::uniform) state_->est = plugins::load_estimator(ctx, ctx.device());
+  ctx_ = &ctx;
+}
+
+Features TokenQuantization::apply(const Features& clean, const ApplyInfo& info) {
+  Features out = clean;
+  Features j;
+  if (guide_ != Guide::uniform) j = state_->est->forward(clean);
+  const float base = static_cast<float>(std::sqrt(12.0) * sigma_q_);
+  codec::Stream stream;
+  stream.method = guide_ == Guide::featjnd  ? codec::Method::guided
+                  : guide_ == Guide::random ? codec::Method::random
+                                            : codec::Method::uniform;
+  stream.step = base;
+  std::vector<torch::Tensor> steps;
+  for (size_t i = 0; i < out.levels.size(); ++i) {
+    const auto& f = clean.levels[i];
+    torch::Tensor step, floored;
+    if (guide_ == Guide::uniform) {
+      step = torch::full({f.size(0), 1, f.size(2), f.size(3)}, base, f.options());
+      floored = torch::zeros_like(step, torch::kBool);
+    } else {
+      step = guided_steps(f, j.levels[i], sigma_q_, eps_, floor_, &floored);
+      if (guide_ == Guide::random) step = permuted(step, seed_, info.batch_index, i);
+      if (codec_) {
+        stream.log_steps.emplace_back();
+        step = signalled(step, base, &stream.log_steps.back());
+      }
+    }
+    out.levels[i] = quantize(f, step);
+    count(f, out.levels[i], step, floored);
+    steps.push_back(step);
+  }
+  if (codec_) code(clean, out, steps, stream, info);
+  return out;
+}
+
+std::map<std::string, double> TokenQuantization::evaluation_metrics() {
+  auto t = state_->totals.cpu();
+  const double tokens = std::max(1.0, t[0].item<double>()), elements = std::max(1.0, t[3].item<double>());
+  std::map<std::string, double> m = {
+      {"quant.unquantized_share", t[1].item<double>() / tokens},
+      {"quant.floored_share", t[2].item<double>() / tokens},
+      {"quant.zero_share", t[4].item<double>() / elements},
+      {"quant.rmse", std::sqrt(t[5].item<double>() / elements)},
+      {"quant.rmse_over_sigma_q", sigma_q_ > 0 ? std::sqrt(t[5].item<double>() / elements) / sigma_q_ : 0.0}};
+  if (codec_) m.merge(state_->tally.metrics());
+  return m;
+}
+
+// The batch through a bitstream: the symbols and steps encoded, decoded, and the decoded
+// features put in place of the quantizer's (equal to them bit for bit, or the run fails).
+void TokenQuantization::code(const Features& clean, Features& out, const std::vector<torch::Tensor>& steps,
+                             codec::Stream& stream, const ApplyInfo& info) {
+  for (size_t i = 0; i < out.levels.size(); ++i) {
+    const auto& f = clean.levels[i];
+    stream.shapes.push_back({static_cast<uint32_t>(f.size(0)), static_cast<uint32_t>(f.size(1)),
+                             static_cast<uint32_t>(f.size(2)), static_cast<uint32_t>(f.size(3))});
+    stream.symbols.push_back(quant::to_symbols(torch::round(f / steps[i])));
+  }
+  auto decoded = quant::round_trip(stream, info.pixels, state_->tally, ctx_);
+  for (size_t i = 0; i < out.levels.size(); ++i) {
+    // The decoder's steps, from what it read alone.
+    auto step = decoded.log_steps.empty() ? torch::full_like(steps[i], decoded.step)
+                                          : steps_of(decoded.log_steps[i], decoded.step, steps[i]);
+    auto decoded_level = quant::from_symbols(decoded.symbols[i], out.levels[i]) * step;
+    quant::check_bit_exact(decoded_level, out.levels[i], i);
+    out.levels[i] = decoded_level;
+  }
+}
+
+// Tokens, tokens at full precision, floored tokens, elements, zero symbols, squared error —
+// summed on the device, read once at the end.
+void TokenQuantization::count(const torch::Tensor& f, const torch::Tensor& q, const torch::Tensor& step,
+                              const torch::Tensor& floored) {
+  auto opt = torch::TensorOptions().dtype(torch::kFloat64).device(f.device());
+  auto zero = q.eq(0) & step.gt(0).expand_as(q);
+  auto sums = torch::stack({torch::tensor(double(step.numel()), opt), step.eq(0).sum().to(opt.dtype()),
+                            floored.sum().to(opt.dtype()), torch::tensor(double(f.numel()), opt),
+                            zero.sum().to(opt.dtype()), (q - f).to(torch::kFloat64).pow(2).sum()});
+  state_->totals = state_->totals.defined() ? state_->totals + sums : sums;
+}
+
 constexpr uint32_t kEval = FEATJND_STAGE_EVALUATE;
-const featjnd_param_info kParams[] = {
+const featjnd_param_info kTokenQuantizationParams[kTokenQuantizationParamCount] = {
     featjnd::param("sigma_q", "float", "0.1", "noise budget σ_q: mean_t(Δ_t²)/12 = σ_q²", kEval, 0, 1e6),
     featjnd::param("seed", "int", "0", "permutation seed (quant-random)", kEval, 0, 1e12),
     featjnd::param("eps", "float", "1e-8", "ε in τ_t = ‖J_t‖ / (‖F_t‖ + ε)", kEval, 0, 1),
-    featjnd::param("floor", "float", "0.05",
-                   "φ: the tolerance map is floored at φ·its mean, so no token keeps full precision (0: the paper's "
-                   "unfloored map; no effect on quant-uniform)",
-                   kEval, 0, 1),
-    featjnd::param("codec", "bool", "false",
-                   "code each batch to a bitstream (steps as base·2^(q/8), rANS) and evaluate the decoded features; "
-                   "records codec.bytes, codec.bpp, codec.bits_per_element, codec.side_share and times",
-                   kEval),
+    featjnd::param(
+        "floor", "float", "0.05",
+        "φ: the tolerance map is floored at φ·its mean, so no token keeps full precision (0: the paper's "
+        "unfloored map; no effect on quant-uniform)",
+        kEval, 0, 1),
+    featjnd::param(
+        "codec", "bool", "false",
+        "code each batch to a bitstream (steps as base·2^(q/8), rANS) and evaluate the decoded features; "
+        "records codec.bytes, codec.bpp, codec.bits_per_element, codec.side_share and times",
+        kEval),
 };
 
-}  // namespace
-
-#if QUANT_GUIDE == QUANT_FEATJND
-FEATJND_PLUGIN("distortion", "quant-featjnd", "1.1",
-               "token-wise quantization, step per token from the FeatJND map (needs a fitted featjnd upstream)", kParams,
-               TokenQuantization)
-#elif QUANT_GUIDE == QUANT_RANDOM
-FEATJND_PLUGIN("distortion", "quant-random", "1.1",
-               "token-wise quantization, the FeatJND step values permuted over tokens (seeded)", kParams,
-               TokenQuantization)
-#else
-FEATJND_PLUGIN("distortion", "quant-uniform", "1.1", "uniform quantization, one step sqrt(12)*sigma_q", kParams,
-               TokenQuantization)
-#endif
+}  // namespace featjnd::quant
