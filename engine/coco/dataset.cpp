@@ -9,6 +9,7 @@
 #include <iterator>
 #include <nlohmann/json.hpp>
 #include <set>
+#include <unordered_set>
 #include <stdexcept>
 #include "featjnd/json_limits.h"
 
@@ -55,10 +56,20 @@ struct Reader {
     if (!std::isfinite(x) || std::abs(x) > 1e8) fail(where, fmt::format("expected a coordinate within ±1e8, found {}", v.dump()));
     return x;
   }
+  // The i-th coordinate of `list` at `where`: the JSON pointer of an element is written only when
+  // that element is refused (a string per coordinate was most of the reader's time).
+  double coordinate_at(const json& list, size_t i, const std::string& where) const {
+    const json& v = list[i];
+    if (v.is_number()) {
+      const double x = v.get<double>();
+      if (std::isfinite(x) && std::abs(x) <= 1e8) return x;
+    }
+    return coordinate(v, where + "/" + std::to_string(i));  // refuses it, naming the element
+  }
   Box box(const json& v, const std::string& where) const {
     if (!v.is_array() || v.size() != 4) fail(where, "expected [x, y, width, height]");
-    return {coordinate(v[0], where + "/0"), coordinate(v[1], where + "/1"), coordinate(v[2], where + "/2"),
-            coordinate(v[3], where + "/3")};
+    return {coordinate_at(v, 0, where), coordinate_at(v, 1, where), coordinate_at(v, 2, where),
+            coordinate_at(v, 3, where)};
   }
   json parse(const std::string& text) const {
     if (auto deep = json_depth_error(text); !deep.empty()) throw std::runtime_error(path + ": " + deep);
@@ -69,6 +80,24 @@ struct Reader {
     } catch (const json::exception& e) {  // e.g. a number too large for a double (found by the fuzzer)
       throw std::runtime_error(fmt::format("{}: not valid JSON: {}", path, e.what()));
     }
+  }
+
+  // The rasteriser's work and memory grow with the outline's length (it walks the boundary at 5×
+  // resolution, 8 bytes a step): points within the grown image still allow a zig-zag of many
+  // image-crossing edges, a few bytes of JSON each. An object's outline is a few times its
+  // image's perimeter at most; refuse one past 1000 times.
+  void check_outline_length(const std::vector<double>& xy, const std::string& at, uint64_t h, uint64_t w) const {
+    double length = 0;
+    const size_t k = xy.size() / 2;
+    for (size_t j = 0; j < k; ++j) {
+      const size_t n = (j + 1) % k;
+      length += std::max(std::abs(xy[2 * n] - xy[2 * j]), std::abs(xy[2 * n + 1] - xy[2 * j + 1]));
+    }
+    const double limit = 1000.0 * 2.0 * double(h + w);
+    if (length > limit)
+      fail(at, fmt::format("the polygon's outline is {:.0f} pixels long, more than 1000 times the {}x{} image's "
+                           "perimeter; expected the outline of an object",
+                           length, h, w));
   }
 
   // pycocotools' annToRLE / frPyObjects: a list of polygons (a 4-number "polygon" is read as a
@@ -84,14 +113,14 @@ struct Reader {
       for (size_t i = 0; i < s.size(); ++i) {
         const auto at = where + "/" + std::to_string(i);
         if (!s[i].is_array()) fail(at, "expected a polygon [x0, y0, x1, y1, ...]");
-        std::vector<double> xy;
-        for (size_t j = 0; j < s[i].size(); ++j) xy.push_back(coordinate(s[i][j], at + "/" + std::to_string(j)));
+        std::vector<double> xy(s[i].size());
+        for (size_t j = 0; j < xy.size(); ++j) xy[j] = coordinate_at(s[i], j, at);
         if (boxes) {
           if (xy.size() != 4) fail(at, "expected a box [x, y, width, height] like the first entry");
           if (rasterise) parts.push_back(from_box({xy[0], xy[1], xy[2], xy[3]}, h, w));
           continue;
         }
-        if (xy.size() % 2 != 0) fail(at, fmt::format("a polygon has an even number of coordinates; this one has {}", xy.size()));
+        if (xy.size() % 2 != 0) fail(at, fmt::format("expected a polygon of an even number of coordinates; this one has {}", xy.size()));
         if (xy.size() < 6) fail(at, "expected a polygon of at least 3 points");
         // The rasteriser walks the boundary: a polygon far outside its image would cost time in
         // proportion (found by the fuzzer). Within the image grown by its own size on each side.
@@ -101,6 +130,7 @@ struct Reader {
             fail(at + "/" + std::to_string(j), fmt::format("{} lies far outside the {}x{} image (expected within [-{}, {}])",
                                                            xy[j], h, w, n, 2 * n));
         }
+        check_outline_length(xy, at, h, w);
         if (degenerate && repeats_a_point(xy)) ++*degenerate;
         if (rasterise) parts.push_back(from_polygon(xy, h, w));
       }
@@ -149,7 +179,9 @@ void load_annotations(const Reader& rd, const json& doc, const std::set<int64_t>
                       Dataset& ds) {
   const json& anns = rd.field(doc, "", "annotations");
   if (!anns.is_array()) rd.fail("/annotations", "expected a list");
-  std::set<int64_t> ids;
+  std::unordered_set<int64_t> ids;
+  ids.reserve(anns.size());
+  ds.annotations.reserve(anns.size());
   size_t degenerate = 0;
   for (size_t i = 0; i < anns.size(); ++i) {
     const auto at = "/annotations/" + std::to_string(i);
@@ -255,6 +287,7 @@ std::vector<Annotation> parse_results(const std::string& text, const std::string
   if (!doc.is_array()) rd.fail("", "expected a list of detections (COCO results format)");
   std::vector<Annotation> out;
   if (doc.empty()) return out;
+  out.reserve(doc.size());
   const bool box_results = doc[0].is_object() && doc[0].contains("bbox") && doc[0]["bbox"].is_array() && !doc[0]["bbox"].empty();
   for (size_t i = 0; i < doc.size(); ++i) {
     const auto at = "/" + std::to_string(i);

@@ -78,7 +78,12 @@ Rle from_polygon(const std::vector<double>& xy, uint64_t h, uint64_t w) {
   if (k == 0) return Rle{h, w, {static_cast<uint32_t>(h * w)}};
   x[k] = x[0];
   y[k] = y[0];
+  size_t steps = 0;  // the walk's length: one point per step of the longer axis, per edge
+  for (size_t j = 0; j < k; ++j)
+    steps += static_cast<size_t>(std::max(std::abs(x[j + 1] - x[j]), std::abs(y[j + 1] - y[j]))) + 1;
   std::vector<int> u, v;
+  u.reserve(steps);
+  v.reserve(steps);
   for (size_t j = 0; j < k; ++j) {
     int xs = x[j], xe = x[j + 1], ys = y[j], ye = y[j + 1];
     const int dx = std::abs(xe - xs), dy = std::abs(ys - ye);
@@ -110,6 +115,7 @@ Rle from_polygon(const std::vector<double>& xy, uint64_t h, uint64_t w) {
       }
   }
   std::vector<uint32_t> a;
+  a.reserve(u.size() + 1);
   for (size_t j = 1; j < u.size(); ++j) {
     if (u[j] == u[j - 1]) continue;
     double xd = double(u[j] < u[j - 1] ? u[j] : u[j] - 1);

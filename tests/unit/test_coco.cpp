@@ -246,10 +246,20 @@ TEST_CASE("ground truth rules: each broken rule named with its JSON pointer, deg
   refused(b, "/annotations/0/iscrowd: expected 0 or 1, found 2");
   b = a;
   b["segmentation"] = json::array({json::array({0, 0, 10, 0, 10, 10, 5})});
-  refused(b, "/annotations/0/segmentation/0: a polygon has an even number of coordinates; this one has 7");
+  refused(b, "/annotations/0/segmentation/0: expected a polygon of an even number of coordinates; this one has 7");
   // (a first entry of 4 numbers is a box, as frPyObjects reads it; after a polygon it is 2 points)
   b["segmentation"] = json::array({json::array({0, 0, 10, 0, 10, 10}), json::array({0, 0, 10, 0})});
   refused(b, "/annotations/0/segmentation/1: expected a polygon of at least 3 points");
+  // A zig-zag across the image, every point inside it: 4000 edges of 30 pixels, 120,000 pixels of
+  // outline, past 1000 times the 20x30 image's perimeter (100,000).
+  std::vector<double> zigzag;
+  for (int i = 0; i < 2000; ++i) zigzag.insert(zigzag.end(), {0.0, 1.0, 30.0, 19.0});
+  b["segmentation"] = json::array({zigzag});
+  refused(b, "/annotations/0/segmentation/0: the polygon's outline is 120000 pixels long, more than 1000 times the 20x30 "
+             "image's perimeter");
+  zigzag.resize(1600);  // 800 edges, 24,000 pixels: drawn
+  b["segmentation"] = json::array({zigzag});
+  CHECK_NOTHROW(load_ground_truth(write_temp("rules.json", file(json::array({b}))), true));
   b["segmentation"] = {{"size", {30, 20}}, {"counts", {600}}};  // transposed
   refused(b, "/annotations/0/segmentation/size: the mask is 30x20, its image 20x30");
 
