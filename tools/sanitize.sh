@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The whole test suite (unit, runtime, plugin, parity and integration tests) against a build of the
 # engine, every plugin and the tests with ASan+UBSan (GCC, -O1; LibTorch itself is not
-# instrumented). Too slow for CI on two cores (about 15 minutes to build and 30 to test there), so
-# it is run by hand and before releases: `bash tools/sanitize.sh [ctest arguments]`.
+# instrumented). Too slow for CI on two cores (15 minutes to build there, and the LibTorch-heavy
+# tests run ten times slower: every tensor allocation goes through ASan's allocator), so it is run
+# by hand and before releases: `bash tools/sanitize.sh [ctest arguments]`.
 # Leak detection is off: LibTorch and OpenMP keep allocations until exit by design.
 set -euo pipefail
 cd "$(dirname "$0")/.."
