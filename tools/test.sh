@@ -9,4 +9,4 @@ cmake --build build -j2
 ctest --test-dir build --output-on-failure -j2
 # The unit tests under ASan+UBSan, then the readers of untrusted bytes under libFuzzer with the
 # same sanitizers, for a fixed time each.
-bash tools/fuzz.sh 20
+bash tools/fuzz.sh 15
