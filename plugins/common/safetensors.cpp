@@ -13,15 +13,16 @@
 namespace featjnd::plugins {
 namespace {
 
+// The tensor type of each dtype name; element sizes come from the header check
+// (safetensors_element_size), the one table of them.
 struct DType {
   const char* name;
   torch::ScalarType type;
-  size_t size;
 };
-const DType kDTypes[] = {{"F64", torch::kFloat64, 8}, {"F32", torch::kFloat32, 4}, {"F16", torch::kFloat16, 2},
-                         {"BF16", torch::kBFloat16, 2}, {"I64", torch::kInt64, 8}, {"I32", torch::kInt32, 4},
-                         {"I16", torch::kInt16, 2},     {"I8", torch::kInt8, 1},     {"U8", torch::kUInt8, 1},
-                         {"BOOL", torch::kBool, 1}};
+const DType kDTypes[] = {{"F64", torch::kFloat64}, {"F32", torch::kFloat32}, {"F16", torch::kFloat16},
+                         {"BF16", torch::kBFloat16}, {"I64", torch::kInt64},  {"I32", torch::kInt32},
+                         {"I16", torch::kInt16},     {"I8", torch::kInt8},    {"U8", torch::kUInt8},
+                         {"BOOL", torch::kBool}};
 
 torch::ScalarType scalar_type(const std::string& n) {
   for (auto& d : kDTypes)
@@ -141,7 +142,7 @@ void write_safetensors(const std::string& path, const std::map<std::string, torc
     auto c = t.detach().cpu().contiguous();
     const DType* dt = dtype_by_type(c.scalar_type());
     if (!dt) throw std::runtime_error(fmt::format("cannot store tensor '{}' of type {}", k, c10::toString(c.scalar_type())));
-    size_t bytes = static_cast<size_t>(c.numel()) * dt->size;
+    size_t bytes = static_cast<size_t>(c.numel()) * safetensors_element_size(dt->name);
     header[k] = {{"dtype", dt->name}, {"shape", c.sizes().vec()}, {"data_offsets", {offset, offset + bytes}}};
     offset += bytes;
     data.push_back(c);
