@@ -1,4 +1,4 @@
-#!/usr/bin/python3
+#!/usr/bin/env python3
 """Export checkpoints to safetensors with the engine's parameter names.
 
 The engine's modules carry torchvision's names (ResNet, Swin, Mask R-CNN) and timm's (PVTv2), so
@@ -25,8 +25,9 @@ detection task plugin (num_classes 81 for mmdetection's 80 classes).
 torchvision's FrozenBatchNorm2d has no num_batches_tracked; a zero is written for each, as
 BatchNorm2d expects one.
 
-Uses Debian's python3-torch and python3-torchvision; the format is written directly (an 8-byte
-little-endian header length, a JSON header, raw little-endian tensor data).
+Runs in the project's environment (.venv/bin/python: torch, torchvision, timm); the format is
+written directly (an 8-byte little-endian header length, a JSON header, raw little-endian tensor
+data).
 """
 import argparse
 import json
@@ -95,6 +96,10 @@ def mmdet_swin_key(k, v):
     if m:
         s, b, rest = int(m.group(1)), m.group(2), m.group(3)
         rest = rest.replace("attn.w_msa.", "attn.").replace("ffn.layers.0.0.", "mlp.0.").replace("ffn.layers.1.", "mlp.3.")
+        if rest.endswith("relative_position_index"):
+            # The same index (one bias-table row per pair of window positions): mmdetection keeps it
+            # N x N, torchvision flat.
+            v = v.reshape(-1)
         return f"features.{2 * s + 1}.{b}.{rest}", v
     if re.match(r"norm\d\.", k):  # the per-output norms of the detection backbone keep their names
         return k, v
@@ -182,6 +187,119 @@ def from_mmdet(state, arch):
     return out
 
 
+# ---- engine names -> mmdetection's layout (the inverse of from_mmdet) ------------------------
+# tools/make_standins.py writes mmdetection-layout checkpoints of the paper's detectors from the
+# real model definitions (torchvision's Swin, timm's PVTv2, torchvision's FPN and Mask R-CNN heads)
+# so that the stand-ins go through --mmdet, the path real checkpoints take.
+
+def concat_to_unfold_order(w, axis):
+    """The inverse of unfold_to_concat_order (the permutation swaps the middle two of four)."""
+    if axis == 1:
+        out, n = w.shape
+        return w.reshape(out, 4, n // 4).transpose(1, 2)[:, :, [0, 2, 1, 3]].reshape(out, n)
+    n = w.shape[0]
+    return w.reshape(4, n // 4).transpose(0, 1)[:, [0, 2, 1, 3]].reshape(n)
+
+
+def to_mmdet_swin_key(k, v):
+    """torchvision's swin_* names (features.*, norm0..3) -> mmdetection's SwinTransformer."""
+    m = re.match(r"features\.0\.(0|2)\.(.+)", k)
+    if m:
+        return f"patch_embed.{'projection' if m.group(1) == '0' else 'norm'}.{m.group(2)}", v
+    m = re.match(r"features\.(\d+)\.(reduction|norm)\.(.+)", k)
+    if m and int(m.group(1)) % 2 == 0:
+        s, part = (int(m.group(1)) - 2) // 2, m.group(2)
+        return f"stages.{s}.downsample.{part}.{m.group(3)}", concat_to_unfold_order(v, 1 if part == "reduction" else 0)
+    m = re.match(r"features\.(\d+)\.(\d+)\.(.+)", k)
+    if m:
+        s, rest = (int(m.group(1)) - 1) // 2, m.group(3)
+        rest = rest.replace("attn.", "attn.w_msa.").replace("mlp.0.", "ffn.layers.0.0.").replace("mlp.3.", "ffn.layers.1.")
+        if rest.endswith("relative_position_index"):
+            n = int(round(v.numel() ** 0.5))
+            v = v.reshape(n, n)
+        return f"stages.{s}.blocks.{m.group(2)}.{rest}", v
+    if re.match(r"norm\d\.", k):
+        return k, v
+    raise KeyError(k)
+
+
+def to_mmdet_pvt_v2(state):
+    """timm's pvt_v2 names -> mmdetection's PyramidVisionTransformerV2 (q and kv packed into the
+    MultiheadAttention's in_proj, Linear fc1/fc2 as 1x1 convs)."""
+    import torch
+    out = {}
+    for k, v in state.items():
+        m = re.match(r"(patch_embed|stages\.(\d+)\.downsample)\.(proj|norm)\.(.+)", k)
+        if m:
+            i = 0 if m.group(1) == "patch_embed" else int(m.group(2))
+            out[f"layers.{i}.0.{'projection' if m.group(3) == 'proj' else 'norm'}.{m.group(4)}"] = v
+            continue
+        m = re.match(r"stages\.(\d+)\.norm\.(.+)", k)
+        if m:
+            out[f"layers.{m.group(1)}.2.{m.group(2)}"] = v
+            continue
+        m = re.match(r"stages\.(\d+)\.blocks\.(\d+)\.(.+)", k)
+        if not m:
+            raise KeyError(k)
+        base, rest = f"layers.{m.group(1)}.1.{m.group(2)}.", m.group(3)
+        if rest.startswith("attn.kv."):
+            continue  # packed with attn.q below
+        if rest.startswith("attn.q."):
+            kind = rest[len("attn.q."):]
+            kv = state[f"stages.{m.group(1)}.blocks.{m.group(2)}.attn.kv.{kind}"]
+            out[base + f"attn.attn.in_proj_{kind}"] = torch.cat([v, kv])
+        elif rest.startswith("attn.proj."):
+            out[base + "attn.attn.out_proj." + rest[len("attn.proj."):]] = v
+        elif rest.startswith(("mlp.fc1.", "mlp.fc2.", "mlp.dwconv.")):
+            layer = {"fc1": "0", "dwconv": "1", "fc2": "4"}[rest.split(".")[1]]
+            kind = rest.split(".")[-1]
+            if layer != "1" and kind == "weight":
+                v = v.reshape(v.shape[0], v.shape[1], 1, 1)  # Linear -> 1x1 conv
+            out[base + f"ffn.layers.{layer}.{kind}"] = v
+        else:
+            out[base + rest] = v  # norm1, norm2, attn.sr, attn.norm
+    return out
+
+
+def mmdet_neck_keys(fpn_state):
+    """torchvision FeaturePyramidNetwork keys -> mmdetection's neck.lateral_convs.{i}.conv /
+    neck.fpn_convs.{i}.conv (the engine's swin/pvt_v2 necks carry these names)."""
+    out = {}
+    for k, v in fpn_state.items():
+        k = re.sub(r"\.(\d+)\.0\.", r".\1.conv.", k.replace("inner_blocks.", "lateral_convs.").replace("layer_blocks.", "fpn_convs."))
+        out["neck." + k] = v
+    return out
+
+
+def to_mmdet_heads(state):
+    """torchvision's Mask R-CNN heads (rpn.*, roi_heads.*; background first, num_classes rows)
+    -> mmdetection's (background last in fc_cls, none in fc_reg and conv_logits)."""
+    import torch
+    out = {}
+    rename = {"rpn.head.conv.0.0.": "rpn_head.rpn_conv.", "rpn.head.cls_logits.": "rpn_head.rpn_cls.",
+              "rpn.head.bbox_pred.": "rpn_head.rpn_reg.", "roi_heads.box_head.fc6.": "roi_head.bbox_head.shared_fcs.0.",
+              "roi_heads.box_head.fc7.": "roi_head.bbox_head.shared_fcs.1.",
+              "roi_heads.mask_predictor.conv5_mask.": "roi_head.mask_head.upsample."}
+    for k, v in state.items():
+        for old, new in rename.items():
+            if k.startswith(old):
+                out[new + k[len(old):]] = v
+                break
+        else:
+            m = re.match(r"roi_heads\.mask_head\.(\d+)\.0\.(.+)", k)
+            if m:
+                out[f"roi_head.mask_head.convs.{m.group(1)}.conv.{m.group(2)}"] = v
+            elif k.startswith("roi_heads.box_predictor.cls_score."):
+                out["roi_head.bbox_head.fc_cls." + k.split(".")[-1]] = torch.cat([v[1:], v[:1]])
+            elif k.startswith("roi_heads.box_predictor.bbox_pred."):
+                out["roi_head.bbox_head.fc_reg." + k.split(".")[-1]] = v[4:]
+            elif k.startswith("roi_heads.mask_predictor.mask_fcn_logits."):
+                out["roi_head.mask_head.conv_logits." + k.split(".")[-1]] = v[1:]
+            else:
+                raise KeyError(k)
+    return out
+
+
 def from_torchvision_maskrcnn(state):
     out = {}
     for k, v in state.items():
@@ -195,6 +313,54 @@ def from_torchvision_maskrcnn(state):
         if k.endswith(".running_var") and k[:-len("running_var")] + "num_batches_tracked" not in out:
             out[k[:-len("running_var")] + "num_batches_tracked"] = torch.zeros((), dtype=torch.int64)
     return out
+
+
+# ---- the weights' own evaluation transform (plugins/common/preprocess.h reads it) ----------
+
+IMAGENET_MEAN, IMAGENET_STD = [0.485, 0.456, 0.406], [0.229, 0.224, 0.225]
+
+
+def recipe(**fields):
+    """A full recipe: torchvision's ImageNet classifier transform, then `fields`."""
+    r = {"resize": 256, "max_size": 0, "crop": 224, "interpolation": "bilinear", "antialias": True,
+         "resize_on": "uint8", "size_rounding": "floor", "mean": IMAGENET_MEAN, "std": IMAGENET_STD,
+         "channel_order": "rgb", "pad_divisor": 0}
+    r.update(fields)
+    return r
+
+
+def torchvision_recipe(weights):
+    """From a torchvision weights entry's own transforms() (ImageClassification)."""
+    t = weights.transforms()
+    return recipe(resize=int(t.resize_size[0]), crop=int(t.crop_size[0]), interpolation=t.interpolation.value,
+                  antialias=bool(t.antialias), mean=[float(v) for v in t.mean], std=[float(v) for v in t.std])
+
+
+def torchvision_detection_recipe(model):
+    """From the model's GeneralizedRCNNTransform: normalised first, then resized in floating point."""
+    t = model.transform
+    return recipe(resize=int(t.min_size[-1]), max_size=int(t.max_size), crop=0, antialias=False, resize_on="float",
+                  mean=[float(v) for v in t.image_mean], std=[float(v) for v in t.image_std],
+                  pad_divisor=int(t.size_divisible))
+
+
+def timm_recipe(model):
+    """timm's eval transform: the shorter side to floor(size / crop_pct), centre crop, PIL resampling."""
+    import math
+    import timm.data
+    cfg = timm.data.resolve_data_config({}, model=model)
+    size = int(cfg["input_size"][-1])
+    return recipe(resize=int(math.floor(size / cfg["crop_pct"])), crop=size, interpolation=cfg["interpolation"],
+                  mean=[float(v) for v in cfg["mean"]], std=[float(v) for v in cfg["std"]])
+
+
+def mmdet_recipe():
+    """mmdetection's Mask R-CNN test pipeline: LoadImageFromFile (OpenCV), Resize(scale=(1333, 800),
+    keep_ratio) with OpenCV's bilinear (no antialiasing; sides rounded), the data preprocessor's
+    mean/std on 0-255 with bgr_to_rgb, Pad(size_divisor=32)."""
+    return recipe(resize=800, max_size=1333, crop=0, antialias=False, size_rounding="round",
+                  mean=[123.675 / 255, 116.28 / 255, 103.53 / 255], std=[58.395 / 255, 57.12 / 255, 57.375 / 255],
+                  pad_divisor=32)
 
 
 def load_checkpoint(path):
@@ -235,6 +401,7 @@ def main():
         except KeyError as e:
             raise SystemExit(f"export_weights: {args.mmdet}: unknown {args.arch} backbone key backbone.{e.args[0]}")
         source = f"mmdetection {args.arch} Mask R-CNN {os.path.basename(args.mmdet)}"
+        preprocess = mmdet_recipe()
     elif args.timm:
         try:
             import timm
@@ -246,6 +413,7 @@ def main():
             model.load_state_dict(load_checkpoint(args.checkpoint))
         state = model.state_dict()
         source = f"timm {timm.__version__} {args.timm}"
+        preprocess = timm_recipe(model)
     else:
         import torchvision
         try:
@@ -264,8 +432,16 @@ def main():
         state = model.state_dict()
         if args.model.startswith("maskrcnn_"):
             state = from_torchvision_maskrcnn(state)
+            preprocess = torchvision_detection_recipe(model)
+        else:
+            # The named weights' transform; for random or a checkpoint, the architecture's
+            # published (DEFAULT) weights' transform, which its checkpoints were measured with.
+            entries = torchvision.models.get_model_weights(args.model)
+            named = args.weights not in ("random", "DEFAULT") and not args.checkpoint
+            preprocess = torchvision_recipe(entries[args.weights] if named else entries.DEFAULT)
         source = f"torchvision {torchvision.__version__} {args.model}"
-    meta = {"source": source, "weights": args.checkpoint or args.mmdet or args.weights}
+    meta = {"source": source, "weights": args.checkpoint or args.mmdet or args.weights,
+            "preprocess": json.dumps(preprocess)}
     # The head semantics a Mask R-CNN checkpoint was trained with; the detection task refuses a
     # spec whose roi_align_aligned / roi_sampling_ratio / anchor_rounding disagree.
     if args.mmdet:

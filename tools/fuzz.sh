@@ -10,6 +10,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${1:-60}
+# The main build's Python (the project's environment), for the seeds and the integration tests.
+PYTHON=${PYTHON:-$(sed -n 's/^FEATJND_PYTHON:FILEPATH=//p' build/CMakeCache.txt 2>/dev/null)}
+export PYTHON=${PYTHON:-python3}
 CC=clang-14 CXX=clang++-14 cmake -S tests/fuzz -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=Debug >/dev/null
 cmake --build build-fuzz -j"$(nproc)"
 # The unit tests once under ASan+UBSan (they load the main build's toy plugins).
@@ -35,7 +38,7 @@ build-fuzz/make_codec_seeds build-fuzz/corpus/codec
 # Seeds from the test inputs: the experiment specs, and COCO files written the way each fuzzer
 # reads them (first byte: bit 0 results, bit 1 segm).
 cp experiments/*.json tests/specs/*.json build-fuzz/corpus/spec/
-/usr/bin/python3 - build-fuzz/corpus/coco <<'PY'
+"$PYTHON" - build-fuzz/corpus/coco <<'PY'
 import json, os, sys
 gt = {"images": [{"id": 1, "height": 40, "width": 50}], "categories": [{"id": 1}],
       "annotations": [{"id": 1, "image_id": 1, "category_id": 1, "bbox": [2, 3, 10, 12], "area": 120, "iscrowd": 0,
@@ -50,7 +53,7 @@ for name, first, doc in (("gt_bbox", 0, gt), ("gt_segm", 2, gt), ("dt_bbox", 1, 
 PY
 # Small well-formed safetensors files (two dtypes, metadata, an empty tensor) and IDX files (plain
 # and gzip, one and three dimensions, and Fashion-MNIST's test labels as Debian ships them).
-/usr/bin/python3 - build-fuzz/corpus <<'PY'
+"$PYTHON" - build-fuzz/corpus <<'PY'
 import gzip, json, os, struct, sys
 root = sys.argv[1]
 def safetensors(name, tensors, metadata=None):

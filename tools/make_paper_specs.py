@@ -1,4 +1,4 @@
-#!/usr/bin/python3
+#!/usr/bin/env python3
 """Writes the paper-scale quantization specs of experiments/ from one description, so that Table 2
 (table2.json), Fig. 10 (fig10_quant_classification.json) and Fig. 11 (fig11_quant_detection.json)
 cannot drift apart, and the Mask R-CNN models of Figs. 5/6 carry the head semantics their

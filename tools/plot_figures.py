@@ -1,4 +1,4 @@
-#!/usr/bin/python3
+#!/usr/bin/env python3
 """Regenerate the paper's figures from a featjnd-engine results database.
 
   featjnd-engine figures results/quickstart.db --out results/quickstart-figures
@@ -20,7 +20,8 @@ every varying parameter, seeds as mean ± std); nothing here re-derives groups. 
   fig18, fig19   Fig. 11 with AP50, AP75 and AR@100
   quant-nrmse    the quantizers against their measured NRMSE (beside the nominal budget of fig10/11)
   rate   beyond the paper: the metric against bits per input pixel of the codec-mode quantizers, BD-rates
-and says which figures it could not make, and why. Uses Debian's python3-matplotlib.
+and says which figures it could not make, and why. Needs matplotlib (tools/install_deps.sh puts it in
+.venv/); without it, one line on stderr and exit status 3.
 """
 import argparse
 import json
@@ -62,7 +63,11 @@ class Figures:
     """One style for every figure; the legend beside the axes, never over the data."""
 
     def __init__(self, outdir):
-        import matplotlib
+        try:
+            import matplotlib
+        except ImportError as e:
+            print(f"plot_figures: {sys.executable} cannot import matplotlib ({e})", file=sys.stderr)
+            sys.exit(3)
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
         plt.rcParams.update({"figure.dpi": 110, "font.size": 9, "axes.grid": True, "grid.alpha": 0.3,
@@ -175,6 +180,8 @@ def rate_accuracy(figs, g, metric, name, title):
     fig, axes = figs.axes(1)
     ax = axes[0]
     bd = {r["anchor"]: r["bd_rate"] for r in g["rate"]["bd_rates"] if r["bd_rate"] is not None}
+    # BD-rates the engine declined (fewer than 4 points on a curve, no common range): said, not drawn.
+    why = {r["anchor"]: r.get("why", "") for r in g["rate"]["bd_rates"] if r["bd_rate"] is None}
     for c in g["rate"]["curves"]:
         pts = sorted((p["bpp"], pct(p["metric"])) for p in c["points"] if p["bpp"] > 0 and p["metric"] is not None)
         if not pts:
@@ -182,6 +189,8 @@ def rate_accuracy(figs, g, metric, name, title):
         label = LABELS.get(c["label"], c["label"])
         if c["label"] in bd:
             label += f" (BD-rate of FeatJND vs this: {bd[c['label']]:+.1f} %)"
+        elif c["label"] in why:
+            label += f" (BD-rate {why[c['label']]})"
         ax.plot([x for x, _ in pts], [y for _, y in pts], "-o", color=COLOURS.get(c["label"]), label=label)
     ax.set_xscale("log")
     ax.set_xlabel("rate (bits per input pixel, side information included)")

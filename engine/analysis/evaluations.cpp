@@ -1,4 +1,5 @@
 #include "analysis/evaluations.h"
+#include "analysis/format.h"
 
 #include <functional>
 
@@ -64,7 +65,6 @@ std::string strength_key_of(const std::string& plugin, const std::map<std::strin
   return {};
 }
 
-std::string text_of(const nlohmann::json& v) { return v.is_string() ? v.get<std::string>() : v.dump(); }
 
 // Splits an evaluation's parameters into method, strength, replicate and setting.
 Evaluation classify(int64_t id, const RunRow& r, const std::map<int64_t, RunRow>& runs) {

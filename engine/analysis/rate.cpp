@@ -1,4 +1,7 @@
 #include "analysis/rate.h"
+#include "analysis/format.h"
+
+#include <fmt/format.h>
 
 #include <algorithm>
 #include <cmath>
@@ -78,10 +81,15 @@ BdRate bd_rate(const std::vector<std::pair<double, double>>& anchor, const std::
   auto [xa, ya] = by_metric(anchor);
   auto [xt, yt] = by_metric(test);
   BdRate r;
-  if (xa.size() < 2 || xt.size() < 2) return r;
+  if (xa.size() < kBdRateMinPoints || xt.size() < kBdRateMinPoints) {
+    r.why = fmt::format("not comparable: {} and {} accuracy points; BD-rate needs at least {} per curve", xa.size(),
+                        xt.size(), kBdRateMinPoints);
+    return r;
+  }
   r.low = std::max(xa.front(), xt.front()), r.high = std::min(xa.back(), xt.back());
   if (!(r.high > r.low)) {
     r.low = r.high = NAN;
+    r.why = "not comparable: the curves share no accuracy range";
     return r;
   }
   const double avg = (integral(xt, yt, r.low, r.high) - integral(xa, ya, r.low, r.high)) / (r.high - r.low);
@@ -109,7 +117,7 @@ std::vector<RateCurve> rate_curves(const Group& g) {
 nlohmann::json rate_json(const Group& g) {
   auto curves = rate_curves(g);
   nlohmann::json cj = nlohmann::json::array(), bd = nlohmann::json::array();
-  auto num = [](double v) { return std::isnan(v) ? nlohmann::json() : nlohmann::json(v); };
+  const auto num = json_number;
   for (auto& c : curves) {
     nlohmann::json pts = nlohmann::json::array();
     for (auto& p : c.points)
@@ -128,7 +136,7 @@ nlohmann::json rate_json(const Group& g) {
       if (&a == &t) continue;
       auto r = bd_rate(pairs(a), pairs(t));
       bd.push_back({{"test", t.label}, {"anchor", a.label}, {"bd_rate", num(r.percent)}, {"low", num(r.low)},
-                    {"high", num(r.high)}});
+                    {"high", num(r.high)}, {"why", r.why}});
     }
   }
   return {{"curves", cj}, {"bd_rates", bd}};

@@ -31,9 +31,13 @@ std::vector<RateCurve> rate_curves(const Group& g);
 double pchip(const std::vector<double>& x, const std::vector<double>& y, double t);
 
 // BD-rate in percent of `test` against `anchor`, each a list of (rate, metric) points: negative
-// when `test` needs fewer bits. NaN when the curves share no accuracy range or have < 2 points.
+// when `test` needs fewer bits. NaN, with the reason in `why`, when a curve has fewer than 4
+// distinct accuracy points (the conventional minimum: a cubic fit through fewer says little) or
+// the curves share no accuracy range.
+inline constexpr size_t kBdRateMinPoints = 4;
 struct BdRate {
   double percent = NAN, low = NAN, high = NAN;  // and the accuracy range it is taken over
+  std::string why;                              // why there is none
 };
 BdRate bd_rate(const std::vector<std::pair<double, double>>& anchor, const std::vector<std::pair<double, double>>& test);
 

@@ -1,4 +1,5 @@
 #include "analysis/table2.h"
+#include "analysis/format.h"
 
 #include <algorithm>
 #include <set>
@@ -62,7 +63,6 @@ std::optional<Table2Block> block_of(const std::vector<Evaluation>& evals, const 
   return b;
 }
 
-std::string pct(double v) { return std::isnan(v) ? "—" : fmt::format("{:.2f}", 100 * v); }
 std::string signed_pct(double v) { return std::isnan(v) ? "—" : fmt::format("{:+.2f}", 100 * v); }
 std::string pct_std(const Stat& s) {
   if (std::isnan(s.mean)) return "—";

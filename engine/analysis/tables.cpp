@@ -1,4 +1,5 @@
 #include "analysis/tables.h"
+#include "analysis/format.h"
 
 #include "analysis/rate.h"
 
@@ -11,7 +12,6 @@ namespace {
 using Setting = std::map<std::string, nlohmann::json>;
 using ReplicateCurves = std::map<std::string, std::vector<std::pair<double, double>>>;
 
-std::string text_of(const nlohmann::json& v) { return v.is_string() ? v.get<std::string>() : v.dump(); }
 
 }  // namespace
 
@@ -282,7 +282,7 @@ std::vector<Quantization> quantization(const Group& g, const std::string& metric
 }
 
 nlohmann::json to_json(const Stat& s) {
-  auto num = [](double v) { return std::isnan(v) ? nlohmann::json() : nlohmann::json(v); };
+  const auto num = json_number;
   return {{"mean", num(s.mean)}, {"std", num(s.std)}, {"n", s.n}};
 }
 
@@ -301,7 +301,7 @@ nlohmann::json curve_json(const Curve& c) {
 
 nlohmann::json matched_json(const Matched& m) {
   nlohmann::json rows = nlohmann::json::array();
-  auto num = [](double v) { return std::isnan(v) ? nlohmann::json() : nlohmann::json(v); };
+  const auto num = json_number;
   for (auto& r : m.rows)
     rows.push_back({{"strength", r.strength}, {"nrmse", num(r.nrmse)}, {"value", num(r.value)},
                     {"baseline", to_json(r.baseline)}, {"diff", num(r.diff)}, {"baseline_drop", num(r.baseline_drop)}});

@@ -16,5 +16,6 @@ int cmd_report(const std::vector<std::string>& args);
 int cmd_worker(const std::vector<std::string>& args);
 int cmd_coco_eval(const std::vector<std::string>& args);
 int cmd_figures(const std::vector<std::string>& args);
+int cmd_export_estimator(const std::vector<std::string>& args);
 
 }  // namespace featjnd::cli

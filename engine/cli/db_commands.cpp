@@ -234,6 +234,93 @@ int cmd_query(const std::vector<std::string>& args) {
   return 0;
 }
 
+namespace {
+
+// Every run of a database with its parameters and every step of its metrics, for `export`.
+struct ExportedRun {
+  nlohmann::json run;
+  std::map<std::string, nlohmann::json> params;
+  std::map<std::string, std::vector<std::pair<int64_t, double>>> metrics;
+};
+struct ExportedRuns {
+  std::map<int64_t, ExportedRun> runs;
+  std::set<std::string> param_keys, metric_keys;
+};
+
+ExportedRuns read_exported(sql::Database& d) {
+  ExportedRuns x;
+  auto r = d.prepare(
+      "SELECT r.id, e.name, r.stage, r.stage_type, r.label, r.status, r.config_hash, r.device, r.start_time, "
+      "r.end_time, r.error FROM runs r JOIN experiments e ON e.id = r.experiment_id ORDER BY r.id");
+  while (r.step())
+    x.runs[r.integer(0)].run = {
+        {"id", r.integer(0)},       {"experiment", r.text(1)},          {"stage", r.text(2)},
+        {"type", r.text(3)},        {"label", r.text(4)},               {"status", r.text(5)},
+        {"config_hash", r.text(6)}, {"device", column_json(r, 7)},      {"start_time", column_json(r, 8)},
+        {"end_time", column_json(r, 9)}, {"error", column_json(r, 10)}};
+  auto p = d.prepare("SELECT run_id, key, value FROM params");
+  while (p.step()) {
+    x.runs[p.integer(0)].params[p.text(1)] = column_json(p, 2);
+    x.param_keys.insert(p.text(1));
+  }
+  auto m = d.prepare("SELECT run_id, key, step, value FROM metrics ORDER BY run_id, key, step, rowid");
+  while (m.step()) {
+    x.runs[m.integer(0)].metrics[m.text(1)].push_back({m.integer(2), m.is_null(3) ? NAN : m.real(3)});
+    x.metric_keys.insert(m.text(1));
+  }
+  return x;
+}
+
+// One object per run: its columns, params, each metric's last value, and the series of metrics
+// logged at more than one step.
+std::string export_json(const ExportedRuns& x) {
+  nlohmann::json arr = nlohmann::json::array();
+  for (auto& [id, row] : x.runs) {
+    nlohmann::json j = row.run;
+    j["params"] = row.params;
+    nlohmann::json metrics = nlohmann::json::object(), series = nlohmann::json::object();
+    for (auto& [k, v] : row.metrics) {
+      metrics[k] = v.back().second;
+      if (v.size() > 1) {
+        nlohmann::json s = nlohmann::json::array();
+        for (auto& [step, val] : v) s.push_back({step, val});
+        series[k] = s;
+      }
+    }
+    j["metrics"] = metrics;
+    j["series"] = series;
+    arr.push_back(j);
+  }
+  return arr.dump(2) + "\n";
+}
+
+// One line per run: its columns, then a column per parameter and per metric (last value).
+std::string export_csv(const ExportedRuns& x) {
+  const std::vector<std::string> base = {"id",          "experiment", "stage",      "type",     "label", "status",
+                                         "config_hash", "device",     "start_time", "end_time", "error"};
+  std::string line;
+  for (auto& b : base) line += (line.empty() ? "" : ",") + b;
+  for (auto& k : x.param_keys) line += "," + csv_escape("param:" + k);
+  for (auto& k : x.metric_keys) line += "," + csv_escape("metric:" + k);
+  std::string out = line + "\n";
+  for (auto& [id, row] : x.runs) {
+    line.clear();
+    for (size_t i = 0; i < base.size(); ++i) line += (i ? "," : "") + csv_escape(json_text(row.run.at(base[i])));
+    for (auto& k : x.param_keys) {
+      auto it = row.params.find(k);
+      line += "," + csv_escape(it != row.params.end() ? json_text(it->second) : "");
+    }
+    for (auto& k : x.metric_keys) {
+      auto it = row.metrics.find(k);
+      line += "," + (it != row.metrics.end() ? fmt::format("{}", it->second.back().second) : std::string());
+    }
+    out += line + "\n";
+  }
+  return out;
+}
+
+}  // namespace
+
 int cmd_export(const std::vector<std::string>& args) {
   po::options_description opts("export options");
   std::string db, format, output;
@@ -247,74 +334,9 @@ int cmd_export(const std::vector<std::string>& args) {
   if (!parse("export", "DB --format csv|json [-o FILE]", args, opts, pos, vm)) return 0;
   if (format != "csv" && format != "json") throw UserError(fmt::format("--format '{}': expected csv or json", format));
   Store store(db, Store::Open::read_only);
-  auto& d = store.db();
-
-  struct Row {
-    nlohmann::json run;
-    std::map<std::string, nlohmann::json> params;
-    std::map<std::string, std::vector<std::pair<int64_t, double>>> metrics;
-  };
-  std::map<int64_t, Row> runs;
-  auto r = d.prepare(
-      "SELECT r.id, e.name, r.stage, r.stage_type, r.label, r.status, r.config_hash, r.device, r.start_time, "
-      "r.end_time, r.error FROM runs r JOIN experiments e ON e.id = r.experiment_id ORDER BY r.id");
-  while (r.step()) {
-    Row row;
-    row.run = {{"id", r.integer(0)}, {"experiment", r.text(1)}, {"stage", r.text(2)}, {"type", r.text(3)},
-               {"label", r.text(4)}, {"status", r.text(5)}, {"config_hash", r.text(6)}, {"device", column_json(r, 7)},
-               {"start_time", column_json(r, 8)}, {"end_time", column_json(r, 9)}, {"error", column_json(r, 10)}};
-    runs[r.integer(0)] = row;
-  }
-  std::set<std::string> param_keys, metric_keys;
-  auto p = d.prepare("SELECT run_id, key, value FROM params");
-  while (p.step()) {
-    runs[p.integer(0)].params[p.text(1)] = column_json(p, 2);
-    param_keys.insert(p.text(1));
-  }
-  auto m = d.prepare("SELECT run_id, key, step, value FROM metrics ORDER BY run_id, key, step, rowid");
-  while (m.step()) {
-    runs[m.integer(0)].metrics[m.text(1)].push_back({m.integer(2), m.is_null(3) ? NAN : m.real(3)});
-    metric_keys.insert(m.text(1));
-  }
-
-  std::string out;
-  if (format == "json") {
-    nlohmann::json arr = nlohmann::json::array();
-    for (auto& [id, row] : runs) {
-      nlohmann::json j = row.run;
-      j["params"] = row.params;
-      nlohmann::json metrics = nlohmann::json::object(), series = nlohmann::json::object();
-      for (auto& [k, v] : row.metrics) {
-        metrics[k] = v.back().second;
-        if (v.size() > 1) {
-          nlohmann::json s = nlohmann::json::array();
-          for (auto& [step, val] : v) s.push_back({step, val});
-          series[k] = s;
-        }
-      }
-      j["metrics"] = metrics;
-      j["series"] = series;
-      arr.push_back(j);
-    }
-    out = arr.dump(2) + "\n";
-  } else {
-    std::vector<std::string> base = {"id", "experiment", "stage", "type", "label", "status", "config_hash",
-                                     "device", "start_time", "end_time", "error"};
-    std::string line;
-    for (auto& b : base) line += (line.empty() ? "" : ",") + b;
-    for (auto& k : param_keys) line += "," + csv_escape("param:" + k);
-    for (auto& k : metric_keys) line += "," + csv_escape("metric:" + k);
-    out = line + "\n";
-    for (auto& [id, row] : runs) {
-      line.clear();
-      for (size_t i = 0; i < base.size(); ++i) line += (i ? "," : "") + csv_escape(json_text(row.run[base[i]]));
-      for (auto& k : param_keys) line += "," + csv_escape(row.params.count(k) ? json_text(row.params[k]) : "");
-      for (auto& k : metric_keys)
-        line += "," + (row.metrics.count(k) ? fmt::format("{}", row.metrics[k].back().second) : std::string());
-      out += line + "\n";
-    }
-  }
-  emit(output, out);
+  store.check_integrity();  // results are exported only as they were written (row checksums)
+  const ExportedRuns x = read_exported(store.db());
+  emit(output, format == "json" ? export_json(x) : export_csv(x));
   return 0;
 }
 

@@ -13,7 +13,7 @@
 
 #include <boost/program_options/errors.hpp>
 #include <fmt/format.h>
-#include <torch/version.h>
+#include "featjnd/torch_version.h"
 
 #include "cli/commands.h"
 #include "core/build_info.h"
@@ -27,7 +27,7 @@ namespace featjnd {
 std::string version_line() {
   std::string commit = kGitCommit;
   return fmt::format("featjnd-engine {} (git {}{}, LibTorch {}, plugin API {})", FEATJND_ENGINE_VERSION,
-                     commit.substr(0, 12), kGitDirty ? "-dirty" : "", TORCH_VERSION,
+                     commit.substr(0, 12), kGitDirty ? "-dirty" : "", FEATJND_TORCH_VERSION,
                      FEATJND_PLUGIN_API_VERSION);
 }
 }  // namespace featjnd
@@ -41,6 +41,8 @@ Commands:
   status DB      runs per stage and status, failures, invocations
   query DB SQL   run a read-only SQL statement against a results database
   export DB      runs with their parameters and metrics as CSV or JSON
+  export-estimator DB RUN --out DIR
+                 a fitted FeatJND estimator as TorchScript with its metadata
   report DB      the paper's tables (text, JSON, Table 2) or one HTML page (--html FILE)
   figures DB     the paper's figures as PNG and PDF (tools/plot_figures.py)
   merge OUT DB…  combine shard databases into one
@@ -103,8 +105,9 @@ int main(int argc, char** argv) {
     if (cmd == "report") return cli::cmd_report(rest);
     if (cmd == "coco-eval") return cli::cmd_coco_eval(rest);
     if (cmd == "figures") return cli::cmd_figures(rest);
-    throw UserError(fmt::format("unknown command '{}'; expected run, status, query, export, merge, plugins, "
-                                "report, figures, bench, coco-eval (see --help)",
+    if (cmd == "export-estimator") return cli::cmd_export_estimator(rest);
+    throw UserError(fmt::format("unknown command '{}'; expected run, status, query, export, export-estimator, merge, "
+                                "plugins, report, figures, bench, coco-eval (see --help)",
                                 cmd));
   } catch (const boost::program_options::error& e) {
     std::fprintf(stderr, "featjnd-engine: error: %s: %s (see featjnd-engine %s --help)\n", cmd.c_str(), e.what(),

@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <map>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -68,7 +69,16 @@ void copy_invocations(sql::Database& in, sql::Database& o, IdMaps& ids) {
       "engine_version, git_commit, git_dirty, torch_version, overrides";
   auto iv = in.prepare(fmt::format("SELECT id, experiment_id, {} FROM invocations", cols));
   auto ins = o.prepare(fmt::format("INSERT INTO invocations(experiment_id, {}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", cols));
+  // A shard started from an earlier phase's database (run --base) carries that phase's invocations:
+  // one invocation (same start, host, process and command) is kept once.
+  auto same = o.prepare("SELECT id FROM invocations WHERE started_at=? AND host=? AND pid=? AND command=?");
+  std::set<int64_t> known;
   while (iv.step()) {
+    same.bind(1, iv.real(2)).bind(2, iv.text(5)).bind(3, iv.integer(6)).bind(4, iv.text(7));
+    const bool seen = same.step();
+    if (seen) ids.invocations[iv.integer(0)] = same.integer(0), known.insert(iv.integer(0));
+    same.reset();
+    if (seen) continue;
     ins.bind(1, ids.experiments.at(iv.integer(1)));
     for (int c = 2; c < iv.columns(); ++c) bind_json(ins, c, column_json(iv, c));
     ins.run();
@@ -77,7 +87,8 @@ void copy_invocations(sql::Database& in, sql::Database& o, IdMaps& ids) {
   }
   auto pv = in.prepare("SELECT invocation_id, kind, name, version, file, file_sha256 FROM plugin_versions");
   while (pv.step())
-    o.prepare("INSERT INTO plugin_versions VALUES (?,?,?,?,?,?)")
+    if (!known.count(pv.integer(0)))
+      o.prepare("INSERT INTO plugin_versions VALUES (?,?,?,?,?,?)")
         .bind(1, ids.invocations.at(pv.integer(0))).bind(2, pv.text(1)).bind(3, pv.text(2)).bind(4, pv.text(3))
         .bind(5, pv.text(4)).bind(6, pv.text(5)).run();
 }
@@ -108,10 +119,13 @@ int64_t insert_run(sql::Database& in, sql::Database& o, const sql::Statement& rr
   for (int c = 3; c < rr.columns(); ++c) bind_json(ins, c, column_json(rr, c));
   ins.run();
   const int64_t target = o.last_insert_id();
+  // The output's own checksums (schema 4), from the values as copied.
+  o.prepare("UPDATE runs SET crc = featjnd_crc(config_hash, stage, stage_type, label, config_json) WHERE id=?")
+      .bind(1, target).run();
   auto pp = in.prepare("SELECT key, value FROM params WHERE run_id=?");
   pp.bind(1, rr.integer(0));
   while (pp.step()) {
-    auto pi = o.prepare("INSERT INTO params(run_id, key, value) VALUES (?,?,?)");
+    auto pi = o.prepare("INSERT INTO params(run_id, key, value, crc) VALUES (?1,?2,?3, featjnd_crc(?1,?2,?3))");
     pi.bind(1, target).bind(2, pp.text(0));
     bind_json(pi, 3, column_json(pp, 1));
     pi.run();
@@ -124,7 +138,8 @@ void copy_outputs(sql::Database& in, sql::Database& o, int64_t src, int64_t targ
                   const fs::path& out_dir) {
   auto mm = in.prepare("SELECT key, value, step, timestamp FROM metrics WHERE run_id=? ORDER BY rowid");
   mm.bind(1, src);
-  auto mi = o.prepare("INSERT INTO metrics(run_id, key, value, step, timestamp) VALUES (?,?,?,?,?)");
+  auto mi = o.prepare("INSERT INTO metrics(run_id, key, value, step, timestamp, crc) "
+                      "VALUES (?1,?2,?3,?4,?5, featjnd_crc(?1,?2,?3,?4,?5))");
   while (mm.step()) {
     mi.bind(1, target).bind(2, mm.text(0));
     bind_json(mi, 3, column_json(mm, 1));
@@ -139,7 +154,8 @@ void copy_outputs(sql::Database& in, sql::Database& o, int64_t src, int64_t targ
     if (!p.is_absolute()) p = in_dir / p;
     std::error_code ec;
     auto rel = fs::relative(p.lexically_normal(), out_dir, ec);
-    o.prepare("INSERT INTO artifacts(run_id, name, kind, path, sha256, bytes) VALUES (?,?,?,?,?,?)")
+    o.prepare("INSERT INTO artifacts(run_id, name, kind, path, sha256, bytes, crc) "
+              "VALUES (?1,?2,?3,?4,?5,?6, featjnd_crc(?1,?2,?3,?4,?5,?6))")
         .bind(1, target).bind(2, aa.text(0)).bind(3, aa.text(1)).bind(4, ec ? p.string() : rel.string())
         .bind(5, aa.text(3)).bind(6, aa.integer(4)).run();
   }

@@ -7,6 +7,7 @@
 #include <fmt/format.h>
 
 #include "analysis/evaluations.h"
+#include "analysis/format.h"
 #include "analysis/inventory.h"
 #include "analysis/rate.h"
 #include "analysis/table2.h"
@@ -22,9 +23,10 @@ namespace {
 
 using namespace analysis;
 
-std::string pct(double v) { return std::isnan(v) ? "—" : fmt::format("{:6.2f}", 100.0 * v); }
+// Percentages in the text tables: six characters wide.
+std::string pct6(double v) { return analysis::pct(v, 6); }
 std::string num(double v) { return std::isnan(v) ? "—" : fmt::format("{:.4g}", v); }
-std::string pct_pm(const Stat& s) { return s.n > 1 ? pct(s.mean) + " ± " + pct(s.std) : pct(s.mean); }
+std::string pct_pm(const Stat& s) { return s.n > 1 ? pct6(s.mean) + " ± " + pct6(s.std) : pct6(s.mean); }
 
 // The default metric: top-1 where a classifier was evaluated, else bbox AP.
 std::string default_metric(const std::vector<Evaluation>& evals) {
@@ -49,8 +51,8 @@ void print_matched(const Group& g, const Curve& fj, const Curve& gauss, const st
               "NRMSE", fmt::format("FeatJND {}", K).c_str(), fmt::format("Gaussian {} (±std)", K).c_str(), "diff",
               "Gauss. drop");
   for (auto& r : m.rows)
-    std::printf("  %7s %9s %12s %12s ± %5s %9s %12s\n", num(r.strength).c_str(), num(r.nrmse).c_str(), pct(r.value).c_str(),
-                pct(r.baseline.mean).c_str(), pct(r.baseline.std).c_str(), pct(r.diff).c_str(), pct(r.baseline_drop).c_str());
+    std::printf("  %7s %9s %12s %12s ± %5s %9s %12s\n", num(r.strength).c_str(), num(r.nrmse).c_str(), pct6(r.value).c_str(),
+                pct6(r.baseline.mean).c_str(), pct6(r.baseline.std).c_str(), pct6(r.diff).c_str(), pct6(r.baseline_drop).c_str());
   if (m.counted)
     std::printf("  %s above Gaussian at %d of the %d matched points where Gaussian lost >= 1 point%s\n", fj.label.c_str(),
                 m.wins, m.counted, m.wins == m.counted ? " (all)" : "");
@@ -64,8 +66,8 @@ void print_calibration(const Group& g, const Curve& fj, const std::string& metri
   std::printf("\nCalibration: drop from clean %s against alpha (%s)\n  %7s %9s %9s %9s %9s\n", K, fj.label.c_str(), "alpha",
               K, "drop", second.c_str(), "cosine");
   for (auto& p : fj.points)
-    std::printf("  %7s %9s %9s %9s %9s\n", num(p.strength).c_str(), pct(p.metric.mean).c_str(),
-                pct(g.clean.mean - p.metric.mean).c_str(), pct(metric_stat(p, second).mean).c_str(),
+    std::printf("  %7s %9s %9s %9s %9s\n", num(p.strength).c_str(), pct6(p.metric.mean).c_str(),
+                pct6(g.clean.mean - p.metric.mean).c_str(), pct6(metric_stat(p, second).mean).c_str(),
                 num(p.cosine.mean).c_str());
 }
 
@@ -82,7 +84,7 @@ void print_controls(const Group& g, const char* K) {
     std::string cells;
     for (auto* c : modes) {
       const Point* p = c ? c->at(a) : nullptr;
-      cells += p ? fmt::format(" {:>9} [{:>8}]", pct(p->metric.mean), num(p->nrmse.mean)) : fmt::format(" {:>20}", "—");
+      cells += p ? fmt::format(" {:>9} [{:>8}]", pct6(p->metric.mean), num(p->nrmse.mean)) : fmt::format(" {:>20}", "—");
     }
     std::printf("  %7s%s\n", num(a).c_str(), cells.c_str());
   }
@@ -96,10 +98,10 @@ void print_quantization(const Group& g, const std::string& metric, const char* K
     std::printf("  %8s %20s %26s %20s %18s %12s\n", "sigma_q", "FeatJND-guided", "random (±std)", "uniform",
                 "random @NRMSE", "uniform @NRMSE");
     for (auto& r : q.rows)
-      std::printf("  %8s %11s [%6s] %17s [%6s] %11s [%6s] %18s %12s\n", num(r.sigma_q).c_str(), pct(r.guided.mean).c_str(),
+      std::printf("  %8s %11s [%6s] %17s [%6s] %11s [%6s] %18s %12s\n", num(r.sigma_q).c_str(), pct6(r.guided.mean).c_str(),
                   num(r.guided_nrmse.mean).c_str(), pct_pm(r.random).c_str(), num(r.random_nrmse.mean).c_str(),
-                  pct(r.uniform.mean).c_str(), num(r.uniform_nrmse.mean).c_str(), pct_pm(r.random_at).c_str(),
-                  pct(r.uniform_at.mean).c_str());
+                  pct6(r.uniform.mean).c_str(), num(r.uniform_nrmse.mean).c_str(), pct_pm(r.random_at).c_str(),
+                  pct6(r.uniform_at.mean).c_str());
     std::printf("  FeatJND-guided above random at %d/%d budgets, above uniform at %d/%d; at matched measured NRMSE: "
                 "above random at %d/%d, above uniform at %d/%d\n",
                 q.above_random, q.compared_random, q.above_uniform, q.compared_uniform, q.above_random_at,
@@ -116,15 +118,15 @@ void print_rate(const Group& g, const std::string& metric, const char* K) {
   for (auto& c : curves)
     for (auto& p : c.points)
       std::printf("  %-26s %9s %10s %12s %10s %10s\n", c.label.c_str(), num(p.strength).c_str(), num(p.bpp).c_str(),
-                  num(p.bits_per_element).c_str(), pct(p.side_share).c_str(), pct(p.metric).c_str());
+                  num(p.bits_per_element).c_str(), pct6(p.side_share).c_str(), pct6(p.metric).c_str());
   const auto rates = rate_json(g);
   for (auto& row : rates["bd_rates"]) {
     const auto v = row["bd_rate"];
     std::printf("  BD-rate of %s against %s: %s (%s %s %% to %s %%; negative: fewer bits at equal accuracy)\n",
                 row["test"].get<std::string>().c_str(), row["anchor"].get<std::string>().c_str(),
-                v.is_null() ? "— (no common accuracy range)" : fmt::format("{:+.2f} %", v.get<double>()).c_str(), K,
-                row["low"].is_null() ? "—" : pct(row["low"].get<double>()).c_str(),
-                row["high"].is_null() ? "—" : pct(row["high"].get<double>()).c_str());
+                v.is_null() ? ("— (" + row["why"].get<std::string>() + ")").c_str() : fmt::format("{:+.2f} %", v.get<double>()).c_str(), K,
+                row["low"].is_null() ? "—" : pct6(row["low"].get<double>()).c_str(),
+                row["high"].is_null() ? "—" : pct6(row["high"].get<double>()).c_str());
   }
   (void)metric;
 }
@@ -132,7 +134,7 @@ void print_rate(const Group& g, const std::string& metric, const char* K) {
 void print_group(const Group& g, const std::string& metric, bool rate) {
   const std::string shown = metric == "top1" ? "top-1" : metric;
   const char* K = shown.c_str();
-  std::printf("\n== %s  (clean %s %s%%)\n", g.label.c_str(), K, pct(g.clean.mean).c_str());
+  std::printf("\n== %s  (clean %s %s%%)\n", g.label.c_str(), K, pct6(g.clean.mean).c_str());
   const Curve* gauss = g.curve("gaussian");
   if (gauss) print_curve(*gauss, K);
   if (const Curve* fj = g.curve("featjnd")) {
@@ -158,7 +160,7 @@ void check_metric(const std::vector<Evaluation>& evals, const std::string& key, 
 
 int cmd_report(const std::vector<std::string>& args) {
   po::options_description opts("report options");
-  std::string db, key, format, html;
+  std::string db, key, format, html, python;
   opts.add_options()("db", po::value(&db)->required(), "results database")(
       "metric", po::value(&key)->default_value(""),
       "the metric of the tables: top1 (classification), bbox.AP, segm.AP, ... (default: top1, else bbox.AP); with "
@@ -166,11 +168,13 @@ int cmd_report(const std::vector<std::string>& args) {
       "table2", po::bool_switch(), "print the paper's Table 2 (quantization: FeatJND-based, Random, Δ, Uniform)")(
       "rate", po::bool_switch(), "add rate–accuracy (codec-mode runs: bpp against the metric) and BD-rates")(
       "format", po::value(&format)->default_value("text"), "text or json; with --table2 also md, csv, latex")(
-      "html", po::value(&html), "write one self-contained HTML page (tables, figures, runs, images) to this file");
+      "html", po::value(&html), "write one self-contained HTML page (tables, figures, runs, images) to this file")(
+      "python", po::value(&python), "with --html: the Python interpreter that draws the figures (default: $FEATJND_PYTHON, "
+      "else the project's environment, else python3)");
   po::positional_options_description pos;
   pos.add("db", 1);
   po::variables_map vm;
-  if (!parse("report", "DB [--metric KEY] [--table2] [--format text|json|md|csv|latex] [--html FILE]", args, opts, pos, vm))
+  if (!parse("report", "DB [--metric KEY] [--table2] [--format text|json|md|csv|latex] [--html FILE [--python PY]]", args, opts, pos, vm))
     return 0;
   const bool t2 = vm["table2"].as<bool>();
   const std::set<std::string> formats = t2 ? std::set<std::string>{"text", "json", "md", "csv", "latex"}
@@ -178,6 +182,7 @@ int cmd_report(const std::vector<std::string>& args) {
   if (!formats.count(format))
     throw UserError(fmt::format("report: --format {}: expected {}", format, t2 ? "text, json, md, csv or latex" : "text or json (md, csv, latex with --table2)"));
   Store store(db, Store::Open::read_only);
+  store.check_integrity();  // no table from a value changed on disk (row checksums)
   auto evals = load_evaluations(store.db());
   if (t2) {
     auto blocks = table2(evals);
@@ -201,7 +206,7 @@ int cmd_report(const std::vector<std::string>& args) {
           keys.push_back(k);
           break;
         }
-    write_html_report(report_json(store, evals, keys, db), html);
+    write_html_report(report_json(store, evals, keys, db), html, python_interpreter(python));
     std::printf("%s\n", html.c_str());
     return 0;
   }

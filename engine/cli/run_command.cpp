@@ -2,6 +2,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
+#include <optional>
 #include <set>
 #include <sstream>
 #include <unistd.h>
@@ -94,12 +95,15 @@ void preflight(const Spec& spec, const Plan& plan, const std::vector<size_t>& se
 void print_plan(const Spec& spec, const Plan& plan, const std::vector<size_t>& selected,
                 const std::string& db, const std::string& shard) {
   std::map<std::string, int> per_type;
-  for (size_t i : selected) per_type[plan.runs[i].type]++;
-  std::string counts;
+  std::map<int, int> per_phase;
+  const auto phase = phases(plan);
+  for (size_t i : selected) per_type[plan.runs[i].type]++, per_phase[phase[i]]++;
+  std::string counts, phase_counts;
   for (auto& t : {"prepare", "fit", "evaluate", "inspect"})
     if (per_type.count(t)) counts += fmt::format("{}{} {}", counts.empty() ? "" : ", ", per_type[t], t);
-  std::printf("experiment %s: %zu runs (%s)%s -> %s\n", spec.name.c_str(), selected.size(), counts.c_str(),
-              shard.empty() ? "" : (" in shard " + shard).c_str(), db.c_str());
+  for (auto& [p, n] : per_phase) phase_counts += fmt::format("{}{}: {}", phase_counts.empty() ? "" : ", ", p, n);
+  std::printf("experiment %s: %zu runs (%s) by phase (%s)%s -> %s\n", spec.name.c_str(), selected.size(),
+              counts.c_str(), phase_counts.c_str(), shard.empty() ? "" : (" in shard " + shard).c_str(), db.c_str());
   size_t w = 5;
   for (size_t i : selected) w = std::max(w, plan.runs[i].stage.size());
   for (size_t i : selected) {
@@ -109,6 +113,83 @@ void print_plan(const Spec& spec, const Plan& plan, const std::vector<size_t>& s
     std::printf("  #%-4zu %-*s %s  %-40s %s\n", i, static_cast<int>(w), r.stage.c_str(), r.hash.substr(0, 12).c_str(),
                 r.label.c_str(), after.c_str());
   }
+}
+
+// The shard's runs (all, or those of one phase).
+std::vector<size_t> select_runs(const Plan& plan, int shard_i, int shard_n, int phase) {
+  auto selected = shard_runs(plan, shard_i, shard_n);
+  if (phase < 0) return selected;
+  const auto ph = phases(plan);
+  std::vector<size_t> out;
+  for (size_t i : selected)
+    if (ph[i] == phase) out.push_back(i);
+  return out;
+}
+
+// Every upstream run of the selected runs that this invocation does not execute must be finished
+// in the database it starts from (`source`: the database itself, or the --base it is copied
+// from); refused before anything is written, naming the first and counting the rest.
+void check_upstream(const Plan& plan, const std::vector<size_t>& selected, const std::string& source,
+                    const std::string& shard) {
+  std::set<size_t> chosen(selected.begin(), selected.end()), missing;
+  std::optional<Store> store;
+  if (!source.empty() && fs::exists(source)) store.emplace(source, Store::Open::read_only);
+  for (size_t i : selected)
+    for (size_t d : plan.runs[i].deps) {
+      if (chosen.count(d) || missing.count(d)) continue;
+      auto st = store ? store->find_run(plan.runs[d].hash) : std::nullopt;
+      if (!st || st->status != "finished") missing.insert(d);
+    }
+  if (missing.empty()) return;
+  const auto& first = plan.runs[*missing.begin()];
+  throw UserError(fmt::format(
+      "{}: {} upstream run{} not finished in {} (first: #{} {} {}, phase {}); a shard executes only its own runs: "
+      "run the earlier phases first and start from their merged database with --base (tools/slurm/submit.sh does)",
+      shard.empty() ? "run" : "shard " + shard, missing.size(), missing.size() == 1 ? " is" : "s are",
+      source.empty() ? "a new database" : source, *missing.begin(), first.stage, first.label,
+      phases(plan)[*missing.begin()]));
+}
+
+// What the invocation records about itself: the command, the spec (after --set), the engine and
+// LibTorch, and every plugin file used with its hash (their paths also go to the workers).
+Provenance provenance(const std::vector<std::string>& args, const std::string& spec_path, const Spec& spec,
+                      const Plan& plan, const PluginRegistry& reg, const std::string& shard,
+                      std::vector<std::string>& plugin_files) {
+  Provenance prov;
+  prov.engine_version = FEATJND_ENGINE_VERSION;
+  prov.git_commit = kGitCommit;
+  prov.git_dirty = kGitDirty;
+  prov.torch_version = TORCH_VERSION;
+  prov.host = host_name();
+  prov.pid = getpid();
+  prov.command = "featjnd-engine run";
+  for (auto& a : args) prov.command += " " + a;
+  prov.spec_file = fs::absolute(spec_path).string();
+  prov.spec_hash = spec.hash;
+  prov.spec_json = spec.raw;
+  for (auto& o : spec.overrides) prov.overrides.push_back({{"path", o.path}, {"pointer", o.pointer}, {"value", o.value}});
+  prov.shard = shard;
+  std::set<std::pair<std::string, std::string>> used;
+  for (auto& r : plan.runs)
+    for (auto& [k, c] : r.config.at("components").items()) used.insert({c.at("kind").get<std::string>(), c.at("plugin").get<std::string>()});
+  for (auto& [kind, name] : used) {
+    const auto* rec = reg.find(kind, name);
+    prov.plugins.push_back({kind, name, rec->version, rec->file, sha256_file(rec->file)});
+    plugin_files.push_back(rec->file);
+  }
+  return prov;
+}
+
+void print_summary(const std::string& name, const std::string& db, const SchedulerResult& res) {
+  std::fprintf(stderr, "%s: %lld runs: %lld finished now, %lld already finished, %lld failed%s -> %s\n", name.c_str(),
+               (long long)res.total, (long long)res.finished, (long long)res.skipped, (long long)res.failed,
+               res.interrupted ? fmt::format(", {} killed (interrupted; run the same command again to resume)",
+                                             res.killed).c_str()
+                               : "",
+               db.c_str());
+  if (res.failed > 0 && !res.interrupted)
+    std::fprintf(stderr, "featjnd-engine: error: %lld runs failed; `featjnd-engine status %s` lists them\n",
+                 (long long)res.failed, db.c_str());
 }
 
 }  // namespace
@@ -149,70 +230,74 @@ int cmd_plugins(const std::vector<std::string>& args) {
   return 0;
 }
 
-int cmd_run(const std::vector<std::string>& args) {
+struct RunArgs {
+  std::string spec_path, db, devices, shard, base;
+  int phase = -1;
+  bool dry_run = false, has_devices = false;
+  uint64_t max_runs = kDefaultMaxRuns;
+  std::vector<std::string> plugin_dirs, sets;
+};
+
+// nullopt: --help was printed.
+std::optional<RunArgs> parse_run_args(const std::vector<std::string>& args) {
+  RunArgs a;
   po::options_description opts("run options");
-  std::string spec_path, db, devices, shard;
-  std::vector<std::string> dirs, sets;
-  opts.add_options()("spec", po::value(&spec_path)->required(), "experiment spec (JSON)")(
-      "devices", po::value(&devices), "comma-separated devices, e.g. cpu,cuda:0 (overrides the spec)")(
-      "dry-run", po::bool_switch(), "print the expanded runs and their dependencies; write nothing")(
-      "db", po::value(&db), "results database (default: the spec's, or results/<name>.db)")(
-      "shard", po::value(&shard), "run a deterministic 1/N of the runs: i/N")(
-      "max-runs", po::value<uint64_t>()->default_value(kDefaultMaxRuns),
+  opts.add_options()("spec", po::value(&a.spec_path)->required(), "experiment spec (JSON)")(
+      "devices", po::value(&a.devices), "comma-separated devices, e.g. cpu,cuda:0 (overrides the spec)")(
+      "dry-run", po::bool_switch(&a.dry_run), "print the expanded runs and their dependencies; write nothing")(
+      "db", po::value(&a.db), "results database (default: the spec's, or results/<name>.db)")(
+      "shard", po::value(&a.shard),
+      "run shard i of N (0 <= i < N): a partition of the runs, by phase and stage type; a shard executes only its own "
+      "runs")(
+      "phase", po::value(&a.phase), "run only the runs of this phase (0: no upstream runs; p: one after the deepest "
+      "upstream run's)")(
+      "base", po::value(&a.base), "start a new --db as a copy of this database (in the same folder): the merged "
+      "result of the earlier phases")(
+      "max-runs", po::value(&a.max_runs)->default_value(kDefaultMaxRuns),
       "refuse a grid of more runs than this (counted before it is expanded)")(
-      "plugin-dir", po::value(&dirs)->composing(), "also search this folder for plugins (repeatable)")(
-      "set", po::value(&sets)->composing(),
+      "plugin-dir", po::value(&a.plugin_dirs)->composing(), "also search this folder for plugins (repeatable)")(
+      "set", po::value(&a.sets)->composing(),
       "override a spec field: PATH=VALUE, PATH dotted (components.task.params.root) or a JSON pointer; VALUE JSON "
       "or a string (repeatable; recorded in the invocation)");
   po::positional_options_description pos;
   pos.add("spec", 1);
   po::variables_map vm;
-  if (!parse("run", "SPEC [--devices LIST] [--dry-run] [--db PATH] [--shard i/N] [--set PATH=VALUE]...", args, opts,
-             pos, vm))
-    return 0;
+  if (!parse("run", "SPEC [--devices LIST] [--dry-run] [--db PATH] [--shard i/N] [--phase P] [--base DB] "
+             "[--set PATH=VALUE]...", args, opts, pos, vm))
+    return std::nullopt;
+  a.has_devices = vm.count("devices") != 0;
+  if (vm.count("phase") && a.phase < 0) throw UserError(fmt::format("--phase {}: expected 0 or more", a.phase));
+  if (!a.base.empty() && !fs::exists(a.base)) throw UserError(fmt::format("--base {}: no such database", a.base));
+  return a;
+}
 
-  auto reg = load_plugins(dirs);
-  Spec spec = load_spec(spec_path, reg, sets);
-  std::vector<std::string> devs = vm.count("devices") ? split_devices(devices) : spec.devices;
+int cmd_run(const std::vector<std::string>& args) {
+  const auto parsed = parse_run_args(args);
+  if (!parsed) return 0;
+  const RunArgs& a = *parsed;
+  auto reg = load_plugins(a.plugin_dirs);
+  Spec spec = load_spec(a.spec_path, reg, a.sets);
+  std::vector<std::string> devs = a.has_devices ? split_devices(a.devices) : spec.devices;
   if (auto e = check_devices(devs); !e.empty()) throw UserError("--devices: " + e);
-  if (db.empty()) db = spec.database;
+  const std::string db = a.db.empty() ? spec.database : a.db;
   int shard_i = 0, shard_n = 1;
-  if (!shard.empty()) std::tie(shard_i, shard_n) = parse_shard(shard);
+  if (!a.shard.empty()) std::tie(shard_i, shard_n) = parse_shard(a.shard);
 
   FileHasher hasher;
-  Plan plan = expand(spec, reg, hasher, vm["max-runs"].as<uint64_t>());
-  auto selected = shard_runs(plan, shard_i, shard_n);
-  if (vm["dry-run"].as<bool>()) {
-    print_plan(spec, plan, selected, db, shard);
+  Plan plan = expand(spec, reg, hasher, a.max_runs);
+  auto selected = select_runs(plan, shard_i, shard_n, a.phase);
+  if (a.dry_run) {
+    print_plan(spec, plan, selected, db, a.shard);
     return 0;
   }
   preflight(spec, plan, selected, reg, devs);
+  check_upstream(plan, selected, fs::exists(db) || a.base.empty() ? db : a.base, a.shard);
+  if (!a.base.empty()) Store::start_from(a.base, db);
 
   Store store(db, Store::Open::create);
   store.check_integrity();
-  Provenance prov;
-  prov.engine_version = FEATJND_ENGINE_VERSION;
-  prov.git_commit = kGitCommit;
-  prov.git_dirty = kGitDirty;
-  prov.torch_version = TORCH_VERSION;
-  prov.host = host_name();
-  prov.pid = getpid();
-  prov.command = "featjnd-engine run";
-  for (auto& a : args) prov.command += " " + a;
-  prov.spec_file = fs::absolute(spec_path).string();
-  prov.spec_hash = spec.hash;
-  prov.spec_json = spec.raw;
-  for (auto& o : spec.overrides) prov.overrides.push_back({{"path", o.path}, {"pointer", o.pointer}, {"value", o.value}});
-  prov.shard = shard;
-  std::set<std::pair<std::string, std::string>> used;
-  for (auto& r : plan.runs)
-    for (auto& [k, c] : r.config.at("components").items()) used.insert({c.at("kind").get<std::string>(), c.at("plugin").get<std::string>()});
   std::vector<std::string> plugin_files;
-  for (auto& [kind, name] : used) {
-    const auto* rec = reg.find(kind, name);
-    prov.plugins.push_back({kind, name, rec->version, rec->file, sha256_file(rec->file)});
-    plugin_files.push_back(rec->file);
-  }
+  const Provenance prov = provenance(args, a.spec_path, spec, plan, reg, a.shard, plugin_files);
   int64_t exp = store.ensure_experiment(spec.name, spec.description);
   int64_t inv = store.begin_invocation(exp, prov);
   store.take_lease(inv);
@@ -229,18 +314,9 @@ int cmd_run(const std::vector<std::string>& args) {
     store.end_invocation(inv, 1);
     throw;
   }
-  int code = res.interrupted ? 130 : (res.failed > 0 ? 1 : 0);
+  const int code = res.interrupted ? 130 : (res.failed > 0 ? 1 : 0);
   store.end_invocation(inv, code);
-  std::fprintf(stderr, "%s: %lld runs: %lld finished now, %lld already finished, %lld failed%s -> %s\n",
-               spec.name.c_str(), (long long)res.total, (long long)res.finished, (long long)res.skipped,
-               (long long)res.failed,
-               res.interrupted ? fmt::format(", {} killed (interrupted; run the same command again to resume)",
-                                             res.killed).c_str()
-                               : "",
-               db.c_str());
-  if (res.failed > 0 && !res.interrupted)
-    std::fprintf(stderr, "featjnd-engine: error: %lld runs failed; `featjnd-engine status %s` lists them\n",
-                 (long long)res.failed, db.c_str());
+  print_summary(spec.name, db, res);
   return code;
 }
 

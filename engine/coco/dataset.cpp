@@ -280,6 +280,16 @@ Dataset parse_ground_truth(const std::string& text, const std::string& path, boo
   return ds;
 }
 
+namespace {
+// A detection's box: [x, y, width, height] with width and height ≥ 0.
+Box result_box(const Reader& rd, const json& v, const std::string& where) {
+  const Box b = rd.box(v, where);
+  if (b[2] < 0 || b[3] < 0)
+    rd.fail(where, fmt::format("expected a width and height ≥ 0; found {} x {}", b[2], b[3]));
+  return b;
+}
+}  // namespace
+
 std::vector<Annotation> parse_results(const std::string& text, const std::string& path, const Dataset& gt,
                                       bool need_masks) {
   Reader rd{path};
@@ -302,17 +312,22 @@ std::vector<Annotation> parse_results(const std::string& text, const std::string
     if (img == gt.image_index.end())
       rd.fail(at + "/image_id", fmt::format("image {} is not in the ground truth", a.image_id));
     const Image& im = gt.images[img->second];
+    // The whole file is checked whatever the IoU type: a box evaluation does not accept what a
+    // segm one would refuse (a negative size, an RLE of another size, counts that do not tile).
     if (box_results) {
-      a.bbox = rd.box(rd.field(d, at, "bbox"), at + "/bbox");
+      a.bbox = result_box(rd, rd.field(d, at, "bbox"), at + "/bbox");
       a.area = a.bbox[2] * a.bbox[3];
-      if (need_masks && d.contains("segmentation"))
-        a.mask = rd.segmentation(d["segmentation"], at + "/segmentation", im.height, im.width);
-      else if (need_masks) a.mask = from_box(a.bbox, im.height, im.width);  // loadRes: the box as a polygon
+      if (d.contains("segmentation")) {
+        if (need_masks) a.mask = rd.segmentation(d["segmentation"], at + "/segmentation", im.height, im.width);
+        else rd.segmentation(d["segmentation"], at + "/segmentation", im.height, im.width, /*rasterise=*/false);
+      } else if (need_masks) {
+        a.mask = from_box(a.bbox, im.height, im.width);  // loadRes: the box as a polygon
+      }
     } else {
       if (!d.contains("segmentation")) rd.fail(at, "missing \"bbox\" and \"segmentation\"");
       a.mask = rd.segmentation(d["segmentation"], at + "/segmentation", im.height, im.width);
       a.area = static_cast<double>(area(*a.mask));
-      a.bbox = d.contains("bbox") ? rd.box(d["bbox"], at + "/bbox") : to_box(*a.mask);
+      a.bbox = d.contains("bbox") ? result_box(rd, d["bbox"], at + "/bbox") : to_box(*a.mask);
     }
     out.push_back(std::move(a));
   }

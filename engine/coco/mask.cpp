@@ -67,32 +67,31 @@ Box to_box(const Rle& r) {
   return {double(xs), double(ys), double(xe - xs + 1), double(ye - ys + 1)};
 }
 
-Rle from_polygon(const std::vector<double>& xy, uint64_t h, uint64_t w) {
-  // Upsample by 5 and walk the boundary densely; keep the points where the boundary crosses a
-  // pixel column's centre; each gives a run boundary in column-major order.
-  const size_t k = xy.size() / 2;
-  const double scale = 5;
-  std::vector<int> x(k + 1), y(k + 1);
-  for (size_t j = 0; j < k; ++j) x[j] = static_cast<int>(scale * xy[j * 2] + .5);
-  for (size_t j = 0; j < k; ++j) y[j] = static_cast<int>(scale * xy[j * 2 + 1] + .5);
-  if (k == 0) return Rle{h, w, {static_cast<uint32_t>(h * w)}};
-  x[k] = x[0];
-  y[k] = y[0];
-  size_t steps = 0;  // the walk's length: one point per step of the longer axis, per edge
+namespace {
+
+// The polygon's boundary, upsampled by `scale`, walked densely: one point per step of the longer
+// axis, per edge, in maskApi.c's order (an edge is walked from its lower end, then reversed).
+struct Walk {
+  std::vector<int> u, v;
+};
+
+Walk walk_boundary(const std::vector<int>& x, const std::vector<int>& y) {
+  const size_t k = x.size() - 1;
+  size_t steps = 0;
   for (size_t j = 0; j < k; ++j)
     steps += static_cast<size_t>(std::max(std::abs(x[j + 1] - x[j]), std::abs(y[j + 1] - y[j]))) + 1;
-  std::vector<int> u, v;
-  u.reserve(steps);
-  v.reserve(steps);
+  Walk w;
+  w.u.reserve(steps);
+  w.v.reserve(steps);
   for (size_t j = 0; j < k; ++j) {
     int xs = x[j], xe = x[j + 1], ys = y[j], ye = y[j + 1];
     const int dx = std::abs(xe - xs), dy = std::abs(ys - ye);
     if (dx == 0 && dy == 0) {
       // A repeated point (COCO 2017 has them). maskApi.c divides 0 by 0 here and converts the NaN
-      // to int; that point always sits between two of the same column and is skipped below, so
+      // to int; that point always sits between two of the same column and is skipped later, so
       // any row gives its result, without the undefined conversion.
-      u.push_back(xs);
-      v.push_back(ys);
+      w.u.push_back(xs);
+      w.v.push_back(ys);
       continue;
     }
     const bool flip = (dx >= dy && xs > xe) || (dx < dy && ys > ye);
@@ -104,16 +103,24 @@ Rle from_polygon(const std::vector<double>& xy, uint64_t h, uint64_t w) {
     if (dx >= dy)
       for (int d = 0; d <= dx; ++d) {
         const int t = flip ? dx - d : d;
-        u.push_back(t + xs);
-        v.push_back(static_cast<int>(ys + s * t + .5));
+        w.u.push_back(t + xs);
+        w.v.push_back(static_cast<int>(ys + s * t + .5));
       }
     else
       for (int d = 0; d <= dy; ++d) {
         const int t = flip ? dy - d : d;
-        v.push_back(t + ys);
-        u.push_back(static_cast<int>(xs + s * t + .5));
+        w.v.push_back(t + ys);
+        w.u.push_back(static_cast<int>(xs + s * t + .5));
       }
   }
+  return w;
+}
+
+// Where the walk crosses a pixel column's centre: each crossing is a run boundary, as a
+// column-major pixel index, sorted, with h*w closing the last run.
+std::vector<uint32_t> column_crossings(const Walk& walk, double scale, uint64_t h, uint64_t w) {
+  const auto& u = walk.u;
+  const auto& v = walk.v;
   std::vector<uint32_t> a;
   a.reserve(u.size() + 1);
   for (size_t j = 1; j < u.size(); ++j) {
@@ -130,13 +137,17 @@ Rle from_polygon(const std::vector<double>& xy, uint64_t h, uint64_t w) {
   }
   a.push_back(static_cast<uint32_t>(h * w));
   std::sort(a.begin(), a.end());
+  return a;
+}
+
+// Sorted run boundaries to run lengths; zero-length runs fold into their neighbours.
+Rle runs_between(std::vector<uint32_t> a, uint64_t h, uint64_t w) {
   uint32_t prev = 0;
   for (auto& e : a) {
     const uint32_t t = e;
     e -= prev;
     prev = t;
   }
-  // Zero-length runs fold into their neighbours.
   Rle r{h, w, {}};
   size_t j = 0;
   r.counts.push_back(a[j++]);
@@ -148,6 +159,22 @@ Rle from_polygon(const std::vector<double>& xy, uint64_t h, uint64_t w) {
     }
   }
   return r;
+}
+
+}  // namespace
+
+Rle from_polygon(const std::vector<double>& xy, uint64_t h, uint64_t w) {
+  // maskApi.c's rasteriser: upsample by 5, walk the boundary densely, keep the points where it
+  // crosses a pixel column's centre; each gives a run boundary in column-major order.
+  const size_t k = xy.size() / 2;
+  if (k == 0) return Rle{h, w, {static_cast<uint32_t>(h * w)}};
+  const double scale = 5;
+  std::vector<int> x(k + 1), y(k + 1);
+  for (size_t j = 0; j < k; ++j) x[j] = static_cast<int>(scale * xy[j * 2] + .5);
+  for (size_t j = 0; j < k; ++j) y[j] = static_cast<int>(scale * xy[j * 2 + 1] + .5);
+  x[k] = x[0];
+  y[k] = y[0];
+  return runs_between(column_crossings(walk_boundary(x, y), scale, h, w), h, w);
 }
 
 Rle from_box(const Box& b, uint64_t h, uint64_t w) {

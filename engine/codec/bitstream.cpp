@@ -1,9 +1,12 @@
 #include "codec/bitstream.h"
 
+#include "codec/interleaved.h"
+
 #include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <optional>
 
 #include <zlib.h>
 
@@ -18,27 +21,6 @@ void put_f32(std::vector<uint8_t>& out, float f) {
   uint32_t u;
   std::memcpy(&u, &f, 4);
   for (int i = 0; i < 4; ++i) out.push_back(static_cast<uint8_t>(u >> (8 * i)));
-}
-
-// The model of one sequence: its values' window (at most kMaxAlphabet wide, centred on the mean
-// when the values spread wider) with their counts; values outside are escaped.
-Model model_for(const std::vector<int32_t>& v) {
-  if (v.empty()) return Model::from_counts(0, {}, 0);
-  auto [mn, mx] = std::minmax_element(v.begin(), v.end());
-  int64_t lo = *mn, hi = *mx;
-  if (hi - lo + 1 > kMaxAlphabet) {
-    double mean = 0;
-    for (int32_t x : v) mean += double(x) / double(v.size());
-    lo = std::max<int64_t>(lo, std::llround(mean) - kMaxAlphabet / 2);
-    hi = lo + kMaxAlphabet - 1;
-  }
-  std::vector<uint64_t> counts(static_cast<size_t>(hi - lo + 1), 0);
-  uint64_t escapes = 0;
-  for (int32_t x : v) {
-    if (x < lo || x > hi) ++escapes;
-    else ++counts[static_cast<size_t>(x - lo)];
-  }
-  return Model::from_counts(static_cast<int32_t>(lo), counts, escapes);
 }
 
 // Start, size, then the frequencies − 1: a value v ≥ 1 as 2v, a run of r 0s as 2(r − 1) + 1.
@@ -77,7 +59,7 @@ struct Reader {
   }
 };
 
-Model get_table(Reader& r) {
+Model get_table(Reader& r, uint32_t bits = kProbBits) {
   const int64_t lo = unzigzag(r.varint());
   const uint64_t n = r.varint();
   if (lo < std::numeric_limits<int32_t>::min() || lo > std::numeric_limits<int32_t>::max() || n > kMaxAlphabet)
@@ -89,20 +71,19 @@ Model get_table(Reader& r) {
       if (f.size() + (t >> 1) + 1 > n + 1) throw CodecError(r.what + ": a probability table runs past its size");
       f.insert(f.end(), (t >> 1) + 1, 1);
     } else {
-      if (t / 2 >= kProbScale) throw CodecError(r.what + ": a frequency exceeds 2^15");
+      if (t / 2 >= (uint64_t(1) << bits)) throw CodecError(r.what + ": a frequency exceeds 2^" + std::to_string(bits));
       f.push_back(static_cast<uint32_t>(t / 2 + 1));
     }
   }
   try {
-    return Model::from_frequencies(static_cast<int32_t>(lo), std::move(f));
+    return Model::from_frequencies(static_cast<int32_t>(lo), std::move(f), bits);
   } catch (const CodecError& e) {
     throw CodecError(r.what + ": " + e.what());
   }
 }
 
-// One section: varint length, varint head length, the head (tables, numbers), the rANS bytes.
-void put_section(std::vector<uint8_t>& out, const std::vector<uint8_t>& head, Encoder& rans) {
-  const auto coded = rans.finish();
+// A section of either version: varint length, varint head length, the head, the coded bytes.
+void put_body(std::vector<uint8_t>& out, const std::vector<uint8_t>& head, const std::vector<uint8_t>& coded) {
   std::vector<uint8_t> body;
   put_varint(body, head.size());
   body.insert(body.end(), head.begin(), head.end());
@@ -111,17 +92,33 @@ void put_section(std::vector<uint8_t>& out, const std::vector<uint8_t>& head, En
   out.insert(out.end(), body.begin(), body.end());
 }
 
-// The section that starts at r.pos: its head as a Reader, its rANS bytes as a Decoder.
-std::pair<Reader, Decoder> get_section(Reader& r, const std::string& what) {
+// Version 1's section: the head (tables, numbers), then the one rANS stream.
+void put_section(std::vector<uint8_t>& out, const std::vector<uint8_t>& head, Encoder& rans) {
+  put_body(out, head, rans.finish());
+}
+
+// The section of either version that starts at r.pos: its head, and its coded bytes [coded, end).
+struct Section {
+  Reader head;
+  const uint8_t* coded;
+  const uint8_t* end;
+};
+
+Section get_body(Reader& r, const std::string& what) {
   const uint64_t len = r.varint();
   if (len > r.size - r.pos) throw CodecError(what + ": its length runs past the end of the bitstream");
   Reader body{r.data + r.pos, static_cast<size_t>(len), 0, what};
   r.pos += static_cast<size_t>(len);
   const uint64_t head = body.varint();
   if (head > body.size - body.pos) throw CodecError(what + ": its head runs past the section");
-  Reader h{body.data + body.pos, static_cast<size_t>(head), 0, what};
-  const size_t coded = body.pos + static_cast<size_t>(head);
-  return {h, Decoder(body.data + coded, body.size - coded, what)};
+  return {Reader{body.data + body.pos, static_cast<size_t>(head), 0, what}, body.data + body.pos + head,
+          body.data + body.size};
+}
+
+// Version 1's section: its head as a Reader, its rANS bytes as a Decoder.
+std::pair<Reader, Decoder> get_section(Reader& r, const std::string& what) {
+  const Section s = get_body(r, what);
+  return {s.head, Decoder(s.coded, static_cast<size_t>(s.end - s.coded), what)};
 }
 
 void check_stream(const Stream& s) {
@@ -157,6 +154,61 @@ uint32_t shape_dim(Reader& r) {
 
 }  // namespace
 
+namespace {
+
+// The ideal size in bits of the counted values under m (the escapes' own values aside).
+double cost_of(const Model& m, const std::vector<uint64_t>& counts, uint64_t escapes) {
+  double bits = double(escapes) * (m.bits() - std::log2(double(m.freq(m.size()))));
+  for (size_t i = 0; i < counts.size(); ++i)
+    if (counts[i]) bits += double(counts[i]) * (m.bits() - std::log2(double(m.freq(static_cast<uint32_t>(i)))));
+  return bits;
+}
+
+// Version 2's precision: 12 bits (a 16 KB decoding table, in the L1 cache) unless 15 bits code
+// the values more than 0.5 % smaller (wide alphabets, very skewed ones): a 12-bit table of at most
+// 128 entries decodes about 1.4 times as fast (one gather: Tables::packed).
+Model chosen_precision(int32_t lo, const std::vector<uint64_t>& counts, uint64_t escapes) {
+  Model m15 = Model::from_counts(lo, counts, escapes, 15);
+  if (counts.size() + 1 > 2048) return m15;
+  Model m12 = Model::from_counts(lo, counts, escapes, 12);
+  return cost_of(m12, counts, escapes) <= 1.005 * cost_of(m15, counts, escapes) ? m12 : m15;
+}
+
+}  // namespace
+
+// The model of one sequence: its values' window (at most kMaxAlphabet wide, centred on the mean
+// when the values spread wider) with their counts; values outside are escaped.
+Model table_for(const std::vector<int32_t>& v, uint32_t bits) {
+  if (v.empty()) return Model::from_counts(0, {}, 0, bits ? bits : 12);
+  int32_t mn = v[0], mx = v[0];
+  for (int32_t x : v) mn = std::min(mn, x), mx = std::max(mx, x);  // vectorised, unlike std::minmax_element
+  int64_t lo = mn, hi = std::min<int64_t>(mx, std::numeric_limits<int32_t>::max() - 1);  // lo + n fits int32
+  if (hi - lo + 1 > kMaxAlphabet) {
+    double mean = 0;
+    for (int32_t x : v) mean += double(x) / double(v.size());
+    lo = std::max<int64_t>(lo, std::llround(mean) - kMaxAlphabet / 2);
+    hi = lo + kMaxAlphabet - 1;
+  }
+  // Four histograms, one per position mod 4, summed at the end: a run of equal values (most
+  // quantized features are 0) would otherwise wait on each increment of one counter.
+  const size_t width = static_cast<size_t>(hi - lo + 1);
+  std::vector<uint64_t> partial(4 * width, 0), counts(width, 0);
+  uint64_t escapes = 0;
+  const size_t n = v.size(), whole = n - n % 4;
+  auto add = [&](size_t lane, int32_t x) {
+    const uint64_t i = static_cast<uint64_t>(int64_t(x) - lo);  // below lo: wraps past width
+    if (i < width) ++partial[lane * width + i];
+    else ++escapes;
+  };
+  for (size_t k = 0; k < whole; k += 4)
+    for (size_t lane = 0; lane < 4; ++lane) add(lane, v[k + lane]);
+  for (size_t k = whole; k < n; ++k) add(0, v[k]);
+  for (size_t lane = 0; lane < 4; ++lane)
+    for (size_t i = 0; i < width; ++i) counts[i] += partial[lane * width + i];
+  if (bits == 0) return chosen_precision(static_cast<int32_t>(lo), counts, escapes);
+  return Model::from_counts(static_cast<int32_t>(lo), counts, escapes, bits);
+}
+
 float token_step(float base, int32_t q) {
   static const float kFraction[8] = {1.0f, 1.0905077326652577f, 1.189207115002721f, 1.2968395546510096f,
                                      1.4142135623730951f, 1.5422108254079407f, 1.681792830507429f, 1.8340080864093424f};
@@ -170,37 +222,157 @@ int32_t log_step_index(float step, float base) {
   return static_cast<int32_t>(std::clamp(q, -100000.0, 100000.0));
 }
 
-std::vector<uint8_t> encode(const Stream& s, Sizes* sizes) {
-  check_stream(s);
-  std::vector<uint8_t> out;
-  for (char c : kMagic) out.push_back(static_cast<uint8_t>(c));
-  for (uint8_t b : {kVersion, static_cast<uint8_t>(s.method), uint8_t(0), static_cast<uint8_t>(s.shapes.size())})
-    out.push_back(b);
-  for (auto& sh : s.shapes)
-    for (uint32_t d : {sh.n, sh.c, sh.h, sh.w}) put_varint(out, d);
+namespace {
+
+// The method's numbers, the head of the side section in both versions.
+std::vector<uint8_t> method_numbers(const Stream& s) {
   std::vector<uint8_t> head;
-  Encoder side;
   if (s.method == Method::minmax) {
     put_f32(head, s.low), put_f32(head, s.high), head.push_back(s.bits);
   } else {
     put_f32(head, s.step);
   }
-  if (s.method == Method::guided || s.method == Method::random)
+  return head;
+}
+
+void read_method_numbers(Reader& head, Stream& s) {
+  if (s.method == Method::minmax) s.low = head.f32(), s.high = head.f32(), s.bits = head.byte();
+  else s.step = head.f32();
+}
+
+bool has_steps(const Stream& s) { return s.method == Method::guided || s.method == Method::random; }
+
+// ---- version 1: one byte-wise rANS stream per section -----------------------------------------
+
+void encode_sections_v1(const Stream& s, std::vector<uint8_t>& out, size_t& side_end) {
+  std::vector<uint8_t> head = method_numbers(s);
+  Encoder side;
+  if (has_steps(s))
     for (auto& q : s.log_steps) {
-      auto m = model_for(q);
+      auto m = table_for(q);
       put_table(head, m);
       side.symbols(m, q.data(), q.size());
     }
   put_section(out, head, side);
-  const size_t side_end = out.size();
+  side_end = out.size();
   head.clear();
   Encoder payload;
   for (auto& v : s.symbols) {
-    auto m = model_for(v);
+    auto m = table_for(v);
     put_table(head, m);
     payload.symbols(m, v.data(), v.size());
   }
   put_section(out, head, payload);
+}
+
+void decode_sections_v1(Reader& r, Stream& s) {
+  {
+    auto [head, side] = get_section(r, "feature bitstream, side information");
+    read_method_numbers(head, s);
+    if (has_steps(s))
+      for (auto& sh : s.shapes) {
+        auto m = get_table(head);
+        s.log_steps.push_back(decode_values(side, m, sh.tokens()));
+      }
+    side.finish();
+  }
+  auto [head, payload] = get_section(r, "feature bitstream, payload");
+  for (auto& sh : s.shapes) {
+    auto m = get_table(head);
+    s.symbols.push_back(decode_values(payload, m, sh.elements()));
+  }
+  payload.finish();
+}
+
+// ---- version 2: one interleaved rANS stream per level ------------------------------------------
+
+// A section: varint length, varint head length, the head (the method's numbers, then per level:
+// table with its precision, ways, escaped values, stream length), the levels' streams.
+void put_section_v2(std::vector<uint8_t>& out, std::vector<uint8_t> head, const std::vector<std::vector<int32_t>>& levels) {
+  std::vector<uint8_t> streams;
+  for (const auto& v : levels) {
+    const Model m = table_for(v, 0);
+    const int ways = interleaved::ways_for(v.size());
+    std::vector<int32_t> escaped;
+    const size_t at = streams.size();
+    interleaved::encode(interleaved::Tables(m), v.data(), v.size(), ways, streams, &escaped);
+    head.push_back(static_cast<uint8_t>(m.bits()));
+    put_table(head, m);
+    head.push_back(static_cast<uint8_t>(ways));
+    put_varint(head, escaped.size());
+    for (int32_t e : escaped) put_varint(head, zigzag(e));
+    put_varint(head, streams.size() - at);
+  }
+  put_body(out, head, streams);
+}
+
+
+// One level's n values: its head entries, then its stream.
+std::vector<int32_t> decode_level_v2(Section& sec, uint64_t n, bool simd) {
+  Reader& h = sec.head;
+  const uint8_t bits = h.byte();
+  if (bits < 12 || bits > 15) throw CodecError(h.what + ": a table of " + std::to_string(bits) + " bits; 12 to 15");
+  const Model m = get_table(h, bits);
+  const int ways = h.byte();
+  const uint64_t escapes = h.varint();
+  if (escapes > n || escapes > h.size - h.pos) throw CodecError(h.what + ": more escaped values than it can hold");
+  std::vector<int32_t> escaped;
+  escaped.reserve(static_cast<size_t>(escapes));
+  for (uint64_t k = 0; k < escapes; ++k) {
+    const int64_t v = unzigzag(h.varint());
+    if (v < std::numeric_limits<int32_t>::min() || v > std::numeric_limits<int32_t>::max())
+      throw CodecError(h.what + ": an escaped value exceeds 32 bits");
+    escaped.push_back(static_cast<int32_t>(v));
+  }
+  const uint64_t len = h.varint();
+  if (len > static_cast<uint64_t>(sec.end - sec.coded)) throw CodecError(h.what + ": a level's stream runs past the section");
+  std::optional<interleaved::Tables> tables;
+  try {
+    tables.emplace(m);
+  } catch (const CodecError& e) {
+    throw CodecError(h.what + ": " + e.what());
+  }
+  std::vector<int32_t> out(static_cast<size_t>(n));
+  interleaved::decode(*tables, sec.coded, static_cast<size_t>(len), ways, out.data(), out.size(), escaped, h.what, simd);
+  sec.coded += len;
+  return out;
+}
+
+void finish_section_v2(const Section& sec) {
+  if (sec.head.pos != sec.head.size) throw CodecError(sec.head.what + ": its head has bytes after the last level");
+  if (sec.coded != sec.end) throw CodecError(sec.head.what + ": bytes after the last level's stream");
+}
+
+void decode_sections_v2(Reader& r, Stream& s, bool simd) {
+  auto side = get_body(r, "feature bitstream, side information");
+  read_method_numbers(side.head, s);
+  if (has_steps(s))
+    for (auto& sh : s.shapes) s.log_steps.push_back(decode_level_v2(side, sh.tokens(), simd));
+  finish_section_v2(side);
+  auto payload = get_body(r, "feature bitstream, payload");
+  for (auto& sh : s.shapes) s.symbols.push_back(decode_level_v2(payload, sh.elements(), simd));
+  finish_section_v2(payload);
+}
+
+}  // namespace
+
+std::vector<uint8_t> encode(const Stream& s, Sizes* sizes, uint8_t version) {
+  check_stream(s);
+  if (version != 1 && version != 2) throw std::invalid_argument("codec: bitstream version 1 or 2");
+  std::vector<uint8_t> out;
+  for (char c : kMagic) out.push_back(static_cast<uint8_t>(c));
+  for (uint8_t b : {version, static_cast<uint8_t>(s.method), uint8_t(0), static_cast<uint8_t>(s.shapes.size())})
+    out.push_back(b);
+  for (auto& sh : s.shapes)
+    for (uint32_t d : {sh.n, sh.c, sh.h, sh.w}) put_varint(out, d);
+  size_t side_end = 0;
+  if (version == 1) {
+    encode_sections_v1(s, out, side_end);
+  } else {
+    put_section_v2(out, method_numbers(s), has_steps(s) ? s.log_steps : std::vector<std::vector<int32_t>>{});
+    side_end = out.size();
+    put_section_v2(out, {}, s.symbols);
+  }
   // A CRC-32 of everything before it: a damaged bitstream is refused, never decoded into noise.
   const uint32_t crc = static_cast<uint32_t>(crc32(0L, out.data(), static_cast<uInt>(out.size())));
   for (int i = 0; i < 4; ++i) out.push_back(static_cast<uint8_t>(crc >> (8 * i)));
@@ -208,10 +380,11 @@ std::vector<uint8_t> encode(const Stream& s, Sizes* sizes) {
   return out;
 }
 
-Stream decode(const uint8_t* data, size_t size, uint64_t max_elements) {
+Stream decode(const uint8_t* data, size_t size, uint64_t max_elements, bool simd) {
   if (size < 12 || std::memcmp(data, kMagic, 4) != 0) throw CodecError("feature bitstream: no FJNC magic");
-  if (data[4] != kVersion)
-    throw CodecError("feature bitstream: version " + std::to_string(data[4]) + "; this engine reads version 1");
+  const uint8_t version = data[4];
+  if (version != 1 && version != 2)
+    throw CodecError("feature bitstream: version " + std::to_string(version) + "; this engine reads versions 1 and 2");
   uint32_t stored = 0;
   for (int i = 0; i < 4; ++i) stored |= uint32_t(data[size - 4 + i]) << (8 * i);
   if (static_cast<uint32_t>(crc32(0L, data, static_cast<uInt>(size - 4))) != stored)
@@ -233,23 +406,8 @@ Stream decode(const uint8_t* data, size_t size, uint64_t max_elements) {
     total += static_cast<uint64_t>(e);
     s.shapes.push_back(sh);
   }
-  {
-    auto [head, side] = get_section(r, "feature bitstream, side information");
-    if (s.method == Method::minmax) s.low = head.f32(), s.high = head.f32(), s.bits = head.byte();
-    else s.step = head.f32();
-    if (s.method == Method::guided || s.method == Method::random)
-      for (auto& sh : s.shapes) {
-        auto m = get_table(head);
-        s.log_steps.push_back(decode_values(side, m, sh.tokens()));
-      }
-    side.finish();
-  }
-  auto [head, payload] = get_section(r, "feature bitstream, payload");
-  for (auto& sh : s.shapes) {
-    auto m = get_table(head);
-    s.symbols.push_back(decode_values(payload, m, sh.elements()));
-  }
-  payload.finish();
+  if (version == 1) decode_sections_v1(r, s);
+  else decode_sections_v2(r, s, simd);
   if (r.pos != size) throw CodecError("feature bitstream: " + std::to_string(size - r.pos) + " bytes after the payload");
   return s;
 }

@@ -1,7 +1,7 @@
 // The feature bitstream: quantized features of one batch, with the side information a decoder
 // needs to reproduce the quantizer's output bit for bit.
 //
-//   "FJNC" | version 1 | method | dtype 0 (float32) | levels | per level: varint N C H W
+//   "FJNC" | version | method | dtype 0 (float32) | levels | per level: varint N C H W
 //   side section:    varint length, then: the method's numbers (uniform: the step, float32;
 //                    min-max: low, high (float32) and bits; guided and random: the base step, then
 //                    per level a probability table and, rANS-coded, each token's log-step index q,
@@ -12,6 +12,13 @@
 //
 // Tables are static per level and section (two passes: count, then code), signalled as their
 // alphabet's start and size and the frequencies − 1 with runs of 1s collapsed.
+//
+// Version 2 (written): each level's sequence has its own interleaved rANS stream
+// (codec/interleaved.h: 1, 8 or 32 ways, decoded eight states at a time with AVX2); a section's
+// head holds, per level, the table (with its precision, 12 or 15 bits, the encoder's choice), the
+// ways, the escaped values (varints) and the stream's length, and the streams follow the head.
+// Version 1 (the byte-wise coder of codec/rans.h, one stream per section, escapes inline) still
+// decodes; encode(s, sizes, 1) writes it for tests and comparisons.
 #pragma once
 
 #include <cstdint>
@@ -43,12 +50,18 @@ struct Sizes {
   size_t total = 0, side = 0;  // bytes; side: header and side section
 };
 
-constexpr uint8_t kVersion = 1;
+constexpr uint8_t kVersion = 2;
 
-std::vector<uint8_t> encode(const Stream& s, Sizes* sizes = nullptr);
+std::vector<uint8_t> encode(const Stream& s, Sizes* sizes = nullptr, uint8_t version = kVersion);
 // Refuses, with one CodecError naming the part and the reason, anything but a complete, valid
-// bitstream of this version; `max_elements` bounds what a header may make it allocate.
-Stream decode(const uint8_t* data, size_t size, uint64_t max_elements = uint64_t(1) << 28);
+// bitstream of version 1 or 2; `max_elements` bounds what a header may make it allocate. `simd`:
+// let version 2's decoder use AVX2 where the CPU has it (false: the scalar decoder).
+Stream decode(const uint8_t* data, size_t size, uint64_t max_elements = uint64_t(1) << 28, bool simd = true);
+
+// The static table the encoder codes a sequence with: its values' window (at most 4096 wide,
+// centred on the mean when they spread wider) with their counts; values outside are escaped.
+// `bits` 0: version 2's choice, 12 bits unless 15 would code the values 0.5 % smaller.
+Model table_for(const std::vector<int32_t>& values, uint32_t bits = kProbBits);
 
 // The step of a token: base · 2^(q/8), computed from exact constants so that every machine gets
 // the same float; and the index q nearest to a step (encoder side only).

@@ -9,19 +9,21 @@ namespace featjnd::codec {
 void Model::finish() {
   start_.assign(freq_.size(), 0);
   for (size_t i = 1; i < freq_.size(); ++i) start_[i] = start_[i - 1] + freq_[i - 1];
-  slot_.assign(kProbScale, 0);
+  slot_.assign(size_t(1) << bits_, 0);
   for (size_t i = 0; i < freq_.size(); ++i)
     std::fill(slot_.begin() + start_[i], slot_.begin() + start_[i] + freq_[i], static_cast<uint16_t>(i));
 }
 
-Model Model::from_counts(int32_t lo, const std::vector<uint64_t>& counts, uint64_t escapes) {
-  const uint64_t items = counts.size() + 1;
-  if (items > kProbScale) throw std::invalid_argument("rANS model: more symbols than probability slots");
+Model Model::from_counts(int32_t lo, const std::vector<uint64_t>& counts, uint64_t escapes, uint32_t bits) {
+  if (bits < 1 || bits > kProbBits) throw std::invalid_argument("rANS model: 1 to 15 probability bits");
+  const uint64_t items = counts.size() + 1, scale = uint64_t(1) << bits;
+  if (items > scale) throw std::invalid_argument("rANS model: more symbols than probability slots");
   std::vector<uint64_t> c(counts);
   c.push_back(escapes);
   const uint64_t total = std::accumulate(c.begin(), c.end(), uint64_t(0));
-  const uint64_t spare = kProbScale - items;  // what is shared out beyond the 1 each gets
+  const uint64_t spare = scale - items;  // what is shared out beyond the 1 each gets
   Model m;
+  m.bits_ = bits;
   m.lo_ = lo;
   m.freq_.assign(items, 1);
   std::vector<std::pair<uint64_t, size_t>> remainders;  // (remainder, index): largest first
@@ -41,15 +43,18 @@ Model Model::from_counts(int32_t lo, const std::vector<uint64_t>& counts, uint64
   return m;
 }
 
-Model Model::from_frequencies(int32_t lo, std::vector<uint32_t> freq) {
-  if (freq.empty() || freq.size() > kProbScale) throw CodecError("a probability table has an impossible size");
+Model Model::from_frequencies(int32_t lo, std::vector<uint32_t> freq, uint32_t bits) {
+  if (bits < 1 || bits > kProbBits) throw CodecError("a probability table has " + std::to_string(bits) + " bits; 1 to 15");
+  const uint64_t scale = uint64_t(1) << bits;
+  if (freq.empty() || freq.size() > scale) throw CodecError("a probability table has an impossible size");
   uint64_t sum = 0;
   for (auto f : freq) {
     if (f == 0) throw CodecError("a probability table has a zero frequency");
     sum += f;
   }
-  if (sum != kProbScale) throw CodecError("a probability table does not sum to 2^15");
+  if (sum != scale) throw CodecError("a probability table does not sum to 2^" + std::to_string(bits));
   Model m;
+  m.bits_ = bits;
   m.lo_ = lo;
   m.freq_ = std::move(freq);
   m.finish();
@@ -64,11 +69,12 @@ int bit_length(uint64_t m) { return m ? 64 - __builtin_clzll(m) : 0; }
 
 double Model::cost_bits(int64_t v) const {
   const int64_t i = v - lo_;
-  if (i >= 0 && i < static_cast<int64_t>(size())) return kProbBits - std::log2(double(freq_[static_cast<size_t>(i)]));
-  return kProbBits - std::log2(double(freq_.back())) + 6 + (bit_length(zigzag(v) + 1) - 1);
+  if (i >= 0 && i < static_cast<int64_t>(size())) return bits_ - std::log2(double(freq_[static_cast<size_t>(i)]));
+  return bits_ - std::log2(double(freq_.back())) + 6 + (bit_length(zigzag(v) + 1) - 1);
 }
 
 void Encoder::symbol(const Model& m, int64_t value) {
+  if (m.bits() != kProbBits) throw std::invalid_argument("the byte-wise rANS coder takes 15-bit models");
   const int64_t i = value - m.lo();
   if (i >= 0 && i < static_cast<int64_t>(m.size())) {
     ops_.push_back({m.start(static_cast<uint32_t>(i)), m.freq(static_cast<uint32_t>(i))});
@@ -83,6 +89,7 @@ void Encoder::symbol(const Model& m, int64_t value) {
 }
 
 void Encoder::symbols(const Model& m, const int32_t* v, size_t n) {
+  if (m.bits() != kProbBits) throw std::invalid_argument("the byte-wise rANS coder takes 15-bit models");
   reserve(n);
   const int64_t lo = m.lo(), size = m.size();
   for (size_t k = 0; k < n; ++k) {

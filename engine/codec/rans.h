@@ -27,14 +27,19 @@ class CodecError : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+// A static model: frequencies summing to 2^bits over an alphabet plus the escape. The byte-wise
+// coder below takes 15-bit models (bitstream version 1); the interleaved coder (interleaved.h)
+// 12- or 15-bit ones.
 class Model {
  public:
   // Frequencies proportional to `counts` (values lo, lo+1, ...) and `escapes`, normalised to
-  // 2^15 with integer arithmetic only; every symbol and the escape get at least 1.
-  static Model from_counts(int32_t lo, const std::vector<uint64_t>& counts, uint64_t escapes);
-  // A model from frequencies read off a bitstream (validated: each ≥ 1, sum 2^15).
-  static Model from_frequencies(int32_t lo, std::vector<uint32_t> freq);
+  // 2^bits with integer arithmetic only; every symbol and the escape get at least 1.
+  static Model from_counts(int32_t lo, const std::vector<uint64_t>& counts, uint64_t escapes,
+                           uint32_t bits = kProbBits);
+  // A model from frequencies read off a bitstream (validated: each ≥ 1, sum 2^bits).
+  static Model from_frequencies(int32_t lo, std::vector<uint32_t> freq, uint32_t bits = kProbBits);
 
+  uint32_t bits() const { return bits_; }
   int32_t lo() const { return lo_; }
   uint32_t size() const { return static_cast<uint32_t>(freq_.size()) - 1; }  // without the escape
   const std::vector<uint32_t>& frequencies() const { return freq_; }
@@ -42,14 +47,15 @@ class Model {
   uint32_t start(uint32_t index) const { return start_[index]; }
   uint32_t index_of_slot(uint32_t slot) const { return slot_[slot]; }
   const uint16_t* slots() const { return slot_.data(); }
-  // Ideal code length in bits of one value (escape bits included).
+  // Ideal code length in bits of one value (escape bits of the byte-wise coder included).
   double cost_bits(int64_t value) const;
 
  private:
   void finish();
+  uint32_t bits_ = kProbBits;
   int32_t lo_ = 0;
   std::vector<uint32_t> freq_, start_;  // n + 1 entries, the escape last
-  std::vector<uint16_t> slot_;          // kProbScale entries: slot -> index (the alphabet is < 2^16)
+  std::vector<uint16_t> slot_;          // 2^bits entries: slot -> index (the alphabet is < 2^16)
 };
 
 class Encoder {

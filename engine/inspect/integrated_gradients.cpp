@@ -34,6 +34,8 @@ std::pair<std::vector<double>, std::vector<double>> legendre(int64_t n) {
 
 std::pair<std::vector<double>, std::vector<double>> ig_points(const std::string& method, int64_t n) {
   if (n < 1) throw std::invalid_argument("integrated gradients: n_steps must be at least 1");
+  if (n < 2 && method != "gausslegendre")
+    throw std::invalid_argument("integrated gradients: the Riemann rules need at least 2 steps (as Captum's)");
   std::vector<double> alphas(static_cast<size_t>(n)), weights(static_cast<size_t>(n), 1.0 / double(n));
   if (method == "gausslegendre") {
     auto [t, v] = legendre(n);

@@ -9,7 +9,7 @@
 
 #include <boost/dll/shared_library.hpp>
 #include <fmt/format.h>
-#include <torch/version.h>
+#include "featjnd/torch_version.h"
 
 #include "core/errors.h"
 #include "featjnd/version.h"
@@ -129,6 +129,82 @@ void PluginRegistry::load_dirs(const std::vector<std::string>& dirs) {
   }
 }
 
+namespace {
+
+// The plain C fields of the record, before any C++ object crosses: its size, the plugin API,
+// LibTorch and C++ library ABI it was built with. Empty when they fit this engine.
+std::string handshake_problem(const featjnd_plugin_info* info, const std::string& path) {
+  constexpr size_t v1_size = offsetof(featjnd_plugin_info, create) + sizeof(void*);
+  if (!info || info->info_size < v1_size)
+    return fmt::format("'{}' returned an invalid plugin info record (size {}, expected at least {})", path,
+                       info ? info->info_size : 0, v1_size);
+  const std::string torch_v = safe(info->torch_version);
+  if (info->api_version != FEATJND_PLUGIN_API_VERSION || torch_v != FEATJND_TORCH_VERSION)
+    return fmt::format(
+        "plugin '{}' was built for plugin API {} and LibTorch {} (engine {}); this engine expects plugin API {} and "
+        "LibTorch {}: rebuild the plugin against featjnd-engine {}",
+        path, info->api_version, torch_v, safe(info->engine_version), FEATJND_PLUGIN_API_VERSION, FEATJND_TORCH_VERSION,
+        FEATJND_ENGINE_VERSION);
+  // API 4 records the C++ library ABI; the struct has grown, so the size check comes first.
+  constexpr size_t v4_size = offsetof(featjnd_plugin_info, cxx_abi) + sizeof(const char*);
+  const std::string abi = info->info_size >= v4_size ? safe(info->cxx_abi) : std::string("(not recorded)");
+  if (abi != FEATJND_CXX_ABI)
+    return fmt::format(
+        "plugin '{}' was built with the C++ library ABI '{}'; this engine uses '{}' (std::string would not match): "
+        "rebuild the plugin with the engine's compiler flags (featjnd_add_plugin sets them)",
+        path, abi, FEATJND_CXX_ABI);
+  return {};
+}
+
+// One declared parameter; throws std::invalid_argument naming what is wrong.
+ParamSpec param_of(const featjnd_param_info& pi, const std::string& path) {
+  static const std::vector<std::string> types = {"float", "int", "bool", "string", "path", "json"};
+  ParamSpec ps;
+  ps.name = safe(pi.name);
+  ps.type = safe(pi.type);
+  ps.doc = safe(pi.doc);
+  ps.min = pi.min;
+  ps.max = pi.max;
+  ps.stages = pi.stages;
+  if (pi.choices) {
+    std::stringstream ss(pi.choices);
+    for (std::string c; std::getline(ss, c, '|');) ps.choices.push_back(c);
+  }
+  if (std::find(types.begin(), types.end(), ps.type) == types.end())
+    throw std::invalid_argument(fmt::format("plugin '{}' parameter '{}' has unknown type '{}'", path, ps.name, ps.type));
+  if (pi.default_json) {
+    auto d = nlohmann::json::parse(pi.default_json, nullptr, false);
+    if (d.is_discarded() || !ps.check(d).empty())
+      throw std::invalid_argument(
+          fmt::format("plugin '{}' parameter '{}' has an invalid default '{}'", path, ps.name, pi.default_json));
+    ps.default_value = d;
+  }
+  return ps;
+}
+
+// The record a plugin declares, checked: its kind, a name and a factory, its parameters.
+PluginRecord record_of(const featjnd_plugin_info* info, const std::string& path) {
+  PluginRecord r;
+  r.kind = safe(info->kind);
+  r.name = safe(info->name);
+  r.version = safe(info->version);
+  r.description = safe(info->description);
+  r.file = path;
+  r.api_version = info->api_version;
+  r.engine_version = safe(info->engine_version);
+  r.torch_version = safe(info->torch_version);
+  r.info = info;
+  if (r.kind != "backbone" && r.kind != "task" && r.kind != "distortion")
+    throw std::invalid_argument(
+        fmt::format("plugin '{}' declares kind '{}'; expected backbone, task or distortion", path, r.kind));
+  if (r.name.empty() || !info->create)
+    throw std::invalid_argument(fmt::format("plugin '{}' has an empty name or no factory", path));
+  for (uint32_t i = 0; i < info->param_count; ++i) r.params.push_back(param_of(info->params[i], path));
+  return r;
+}
+
+}  // namespace
+
 void PluginRegistry::load_file(const std::string& path_in) {
   std::error_code ec;
   std::string path = fs::weakly_canonical(path_in, ec).string();
@@ -143,107 +219,34 @@ void PluginRegistry::load_file(const std::string& path_in) {
     errors_.push_back(fmt::format("'{}' is not a loadable shared object ({})", path, e.what()));
     return;
   }
-  if (!lib.has(FEATJND_PLUGIN_ENTRY_SYMBOL)) {
-    errors_.push_back(fmt::format(
-        "'{}' is not a featjnd plugin: it does not export '{}' (build it with featjnd_add_plugin "
-        "and FEATJND_PLUGIN(...))",
-        path, FEATJND_PLUGIN_ENTRY_SYMBOL));
-    loaded_libraries().push_back(std::move(lib));
+  const bool is_plugin = lib.has(FEATJND_PLUGIN_ENTRY_SYMBOL);
+  const featjnd_plugin_info* info =
+      is_plugin ? lib.get<const featjnd_plugin_info*()>(FEATJND_PLUGIN_ENTRY_SYMBOL)() : nullptr;
+  loaded_libraries().push_back(std::move(lib));  // never unloaded
+  if (!is_plugin) {
+    errors_.push_back(fmt::format("'{}' is not a featjnd plugin: it does not export '{}' (build it with "
+                                  "featjnd_add_plugin and FEATJND_PLUGIN(...))",
+                                  path, FEATJND_PLUGIN_ENTRY_SYMBOL));
     return;
   }
-  auto entry = lib.get<const featjnd_plugin_info*()>(FEATJND_PLUGIN_ENTRY_SYMBOL);
-  const featjnd_plugin_info* info = entry();
-  loaded_libraries().push_back(std::move(lib));
-
-  constexpr size_t v1_size = offsetof(featjnd_plugin_info, create) + sizeof(void*);
-  if (!info || info->info_size < v1_size) {
-    errors_.push_back(fmt::format("'{}' returned an invalid plugin info record (size {}, expected "
-                                  "at least {})",
-                                  path, info ? info->info_size : 0, v1_size));
+  if (auto problem = handshake_problem(info, path); !problem.empty()) {
+    errors_.push_back(problem);
     return;
   }
-  // Only plain C fields have been read so far: refuse mismatches before any C++ object exists.
-  std::string torch_v = safe(info->torch_version);
-  if (info->api_version != FEATJND_PLUGIN_API_VERSION || torch_v != TORCH_VERSION) {
-    errors_.push_back(fmt::format(
-        "plugin '{}' was built for plugin API {} and LibTorch {} (engine {}); this engine expects "
-        "plugin API {} and LibTorch {}: rebuild the plugin against featjnd-engine {}",
-        path, info->api_version, torch_v, safe(info->engine_version), FEATJND_PLUGIN_API_VERSION,
-        TORCH_VERSION, FEATJND_ENGINE_VERSION));
-    return;
-  }
-
-  // API 4 records the C++ library ABI; the struct has grown, so the size check comes first.
-  constexpr size_t v4_size = offsetof(featjnd_plugin_info, cxx_abi) + sizeof(const char*);
-  const std::string abi = info->info_size >= v4_size ? safe(info->cxx_abi) : std::string("(not recorded)");
-  if (abi != FEATJND_CXX_ABI) {
-    errors_.push_back(fmt::format(
-        "plugin '{}' was built with the C++ library ABI '{}'; this engine uses '{}' (std::string would not "
-        "match): rebuild the plugin with the engine's compiler flags (featjnd_add_plugin sets them)",
-        path, abi, FEATJND_CXX_ABI));
-    return;
-  }
-
   PluginRecord r;
-  r.kind = safe(info->kind);
-  r.name = safe(info->name);
-  r.version = safe(info->version);
-  r.description = safe(info->description);
-  r.file = path;
-  r.api_version = info->api_version;
-  r.engine_version = safe(info->engine_version);
-  r.torch_version = torch_v;
-  r.info = info;
-  if (r.kind != "backbone" && r.kind != "task" && r.kind != "distortion") {
-    errors_.push_back(fmt::format("plugin '{}' declares kind '{}'; expected backbone, task or "
-                                  "distortion",
-                                  path, r.kind));
+  try {
+    r = record_of(info, path);
+  } catch (const std::invalid_argument& e) {
+    errors_.push_back(e.what());
     return;
   }
-  if (r.name.empty() || !info->create) {
-    errors_.push_back(fmt::format("plugin '{}' has an empty name or no factory", path));
-    return;
-  }
-  static const std::vector<std::string> types = {"float", "int",  "bool",
-                                                 "string", "path", "json"};
-  for (uint32_t i = 0; i < info->param_count; ++i) {
-    const auto& pi = info->params[i];
-    ParamSpec ps;
-    ps.name = safe(pi.name);
-    ps.type = safe(pi.type);
-    ps.doc = safe(pi.doc);
-    ps.min = pi.min;
-    ps.max = pi.max;
-    ps.stages = pi.stages;
-    if (pi.choices) {
-      std::stringstream ss(pi.choices);
-      std::string c;
-      while (std::getline(ss, c, '|')) ps.choices.push_back(c);
-    }
-    if (std::find(types.begin(), types.end(), ps.type) == types.end()) {
-      errors_.push_back(fmt::format("plugin '{}' parameter '{}' has unknown type '{}'", path,
-                                    ps.name, ps.type));
-      return;
-    }
-    if (pi.default_json) {
-      auto d = nlohmann::json::parse(pi.default_json, nullptr, false);
-      if (d.is_discarded() || !ps.check(d).empty()) {
-        errors_.push_back(fmt::format("plugin '{}' parameter '{}' has an invalid default '{}'",
-                                      path, ps.name, pi.default_json));
-        return;
-      }
-      ps.default_value = d;
-    }
-    r.params.push_back(std::move(ps));
-  }
-  for (auto& p : plugins_) {
+  for (auto& p : plugins_)
     if (p.kind == r.kind && p.name == r.name) {
-      errors_.push_back(fmt::format("two {} plugins are named '{}': '{}' and '{}'; remove one or "
-                                    "take its folder off the plugin path",
+      errors_.push_back(fmt::format("two {} plugins are named '{}': '{}' and '{}'; remove one or take its folder off "
+                                    "the plugin path",
                                     r.kind, r.name, p.file, r.file));
       return;
     }
-  }
   plugins_.push_back(std::move(r));
 }
 

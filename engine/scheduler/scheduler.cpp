@@ -18,6 +18,7 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "core/cpu.h"
 #include "core/errors.h"
 #include "plugin_host/plugin_registry.h"
 #include "scheduler/progress.h"
@@ -145,7 +146,10 @@ class Scheduler {
     for (size_t i : selected_) {
       const auto& r = plan_.runs[i];
       std::vector<int64_t> deps;
-      for (size_t d : r.deps) deps.push_back(run_id_[d]);
+      for (size_t d : r.deps) {
+        if (!in_shard[d]) upstream_from_database(d);  // another shard's (or phase's) run
+        deps.push_back(run_id_[d]);
+      }
       auto st = store_.add_run(experiment_, r, deps);
       run_id_[i] = st.id;
       if (st.status == "finished") {
@@ -159,6 +163,19 @@ class Scheduler {
       if (st.status != "queued" && !store_.requeue(st.id, st)) throw taken(i);
       pending_.push_back(i);
     }
+  }
+
+  // An upstream run this invocation does not execute must be finished in the database (run_cmd
+  // checks it first, with a message for the user; this is the scheduler's own guard).
+  void upstream_from_database(size_t d) {
+    if (run_id_[d] != 0) return;
+    auto st = store_.find_run(plan_.runs[d].hash);
+    if (!st || st->status != "finished")
+      throw UserError(fmt::format("upstream run {} {} is not finished in this database", plan_.runs[d].stage,
+                                  plan_.runs[d].label));
+    run_id_[d] = st->id;
+    state_[d] = State::finished;
+    for (size_t up : plan_.runs[d].deps) upstream_from_database(up);  // ancestors() walks the chain
   }
 
   UserError taken(size_t i) const {
@@ -241,8 +258,7 @@ class Scheduler {
     auto cpu_workers = std::count_if(opt_.devices.begin(), opt_.devices.end(),
                                      [](const std::string& d) { return d.rfind("cpu", 0) == 0; });
     if (cpu_workers < 2) return 0;
-    int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-    return std::max(1, cores / static_cast<int>(cpu_workers));
+    return std::max(1, usable_cpus() / static_cast<int>(cpu_workers));
   }
 
   void stop_worker(Worker& w, bool hard) {
@@ -434,91 +450,110 @@ class Scheduler {
     }
   }
 
+  bool any_pending_ready() {
+    bool unused = false;
+    for (size_t i : pending_)
+      if (deps_finished(i, unused)) return true;
+    return false;
+  }
+
+  // Gives each idle worker its next run, starting workers that are needed. Says whether anything
+  // runs or is starting, and whether every worker is dead.
+  struct Activity {
+    bool any_running = false, all_dead = true;
+  };
+  Activity start_work() {
+    Activity a;
+    for (auto& w : workers_) {
+      if (!w.dead) a.all_dead = false;
+      if (w.current) {
+        a.any_running = true;
+        continue;
+      }
+      if (w.dead) continue;
+      if (w.pid < 0) {
+        if (!any_pending_ready()) continue;
+        spawn(w);
+      }
+      if (!w.ready) {
+        a.any_running = true;
+        continue;
+      }
+      if (auto next = next_for(w)) {
+        dispatch(w, *next);
+        a.any_running = true;
+      }
+    }
+    return a;
+  }
+
+  void fail_pending(const std::string& why) {
+    for (size_t i : pending_) {
+      state_[i] = State::failed;
+      store_.mark(run_id_[i], "failed", why);
+      ++result_.failed;
+    }
+    pending_.clear();
+  }
+
+  // Reads what a worker wrote and handles each complete line; EOF reaps it.
+  void read_from(Worker& w) {
+    char buf[65536];
+    ssize_t n = ::read(w.from_worker, buf, sizeof(buf));
+    if (n <= 0) {
+      reap(w);
+      return;
+    }
+    w.buffer.append(buf, static_cast<size_t>(n));
+    size_t pos;
+    while ((pos = w.buffer.find('\n')) != std::string::npos) {
+      auto line = w.buffer.substr(0, pos);
+      w.buffer.erase(0, pos + 1);
+      auto m = nlohmann::json::parse(line, nullptr, false);
+      if (!m.is_discarded()) handle_message(w, m);
+    }
+  }
+
+  // Waits up to 200 ms for a worker's message or a signal, and handles what arrived.
+  void wait_and_read() {
+    std::vector<pollfd> fds;
+    fds.push_back({g_signal_pipe[0], POLLIN, 0});
+    std::vector<Worker*> owners;
+    for (auto& w : workers_)
+      if (w.from_worker >= 0) {
+        fds.push_back({w.from_worker, POLLIN, 0});
+        owners.push_back(&w);
+      }
+    int rc = poll(fds.data(), fds.size(), 200);
+    if (rc < 0 && errno != EINTR) throw std::runtime_error("poll failed");
+    display_.redraw();
+    if (rc <= 0) return;
+    if (fds[0].revents) {  // the signal handler's wake-up; the loop sees g_stop_signal
+      char buf[16];
+      while (::read(g_signal_pipe[0], buf, sizeof(buf)) > 0) {}
+      return;
+    }
+    for (size_t k = 1; k < fds.size(); ++k)
+      if (fds[k].revents) read_from(*owners[k - 1]);
+  }
+
   void loop() {
     while (true) {
       if (g_stop_signal) {
         interrupt();
         return;
       }
-      bool any_running = false;
-      bool all_dead = true;
-      for (auto& w : workers_) {
-        if (!w.dead) all_dead = false;
-        if (w.current) {
-          any_running = true;
-          continue;
-        }
-        if (w.dead) continue;
-        if (w.pid < 0) {
-          bool f = false;
-          bool any_ready = false;
-          for (size_t i : pending_)
-            if (deps_finished(i, f)) any_ready = true;
-          if (!any_ready) continue;
-          spawn(w);
-        }
-        if (!w.ready) {
-          any_running = true;
-          continue;
-        }
-        if (auto next = next_for(w)) {
-          dispatch(w, *next);
-          any_running = true;
-        }
-      }
-      if (all_dead) {
-        for (size_t i : pending_) {
-          state_[i] = State::failed;
-          store_.mark(run_id_[i], "failed", "no device could run it: " + dead_error_);
-          ++result_.failed;
-        }
-        pending_.clear();
+      const Activity a = start_work();
+      if (a.all_dead) {
+        fail_pending("no device could run it: " + dead_error_);
         return;
       }
-      if (!any_running) {
+      if (!a.any_running) {
         // Nothing runs or starts: fail what waits on failed runs, and stop unless work is ready.
         next_for(workers_.front());
-        bool ready = false, unused = false;
-        for (size_t i : pending_)
-          if (deps_finished(i, unused)) ready = true;
-        if (!ready) return;
+        if (!any_pending_ready()) return;
       }
-
-      std::vector<pollfd> fds;
-      fds.push_back({g_signal_pipe[0], POLLIN, 0});
-      std::vector<Worker*> owners;
-      for (auto& w : workers_)
-        if (w.from_worker >= 0) {
-          fds.push_back({w.from_worker, POLLIN, 0});
-          owners.push_back(&w);
-        }
-      int rc = poll(fds.data(), fds.size(), 200);
-      if (rc < 0 && errno != EINTR) throw std::runtime_error("poll failed");
-      display_.redraw();
-      if (rc <= 0) continue;
-      if (fds[0].revents) {
-        char buf[16];
-        while (::read(g_signal_pipe[0], buf, sizeof(buf)) > 0) {}
-        continue;
-      }
-      for (size_t k = 1; k < fds.size(); ++k) {
-        if (!fds[k].revents) continue;
-        Worker& w = *owners[k - 1];
-        char buf[65536];
-        ssize_t n = ::read(w.from_worker, buf, sizeof(buf));
-        if (n <= 0) {
-          reap(w);
-          continue;
-        }
-        w.buffer.append(buf, static_cast<size_t>(n));
-        size_t pos;
-        while ((pos = w.buffer.find('\n')) != std::string::npos) {
-          auto line = w.buffer.substr(0, pos);
-          w.buffer.erase(0, pos + 1);
-          auto m = nlohmann::json::parse(line, nullptr, false);
-          if (!m.is_discarded()) handle_message(w, m);
-        }
-      }
+      wait_and_read();
     }
   }
 

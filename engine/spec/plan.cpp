@@ -1,7 +1,10 @@
 #include "spec/plan.h"
 
+#include <algorithm>
 #include <filesystem>
+#include <map>
 #include <set>
+#include <tuple>
 
 #include <fmt/format.h>
 
@@ -39,6 +42,11 @@ std::string FileHasher::identity(const std::string& path) {
   std::error_code ec;
   std::string id = path;
   if (!path.empty() && std::filesystem::is_regular_file(path, ec)) id = "sha256:" + sha256_file(path);
+  // A model package (tools/export_model.py) is a folder whose package.json holds every file's
+  // SHA-256: its hash identifies the package. Other folders (a dataset's root) go by their path.
+  else if (const auto manifest = std::filesystem::path(path) / "package.json";
+           !path.empty() && std::filesystem::is_regular_file(manifest, ec))
+    id = "sha256:" + sha256_file(manifest.string());
   cache_[path] = id;
   return id;
 }
@@ -250,23 +258,28 @@ Plan expand(const Spec& spec, const PluginRegistry& plugins, FileHasher& hasher,
   return plan;
 }
 
+std::vector<int> phases(const Plan& plan) {
+  std::vector<int> phase(plan.runs.size(), 0);
+  for (const auto& r : plan.runs)  // dependencies come first
+    for (size_t d : r.deps) phase[r.index] = std::max(phase[r.index], phase[d] + 1);
+  return phase;
+}
+
 std::vector<size_t> shard_runs(const Plan& plan, int shard_index, int shard_count) {
-  std::vector<bool> keep(plan.runs.size(), false);
-  for (const auto& r : plan.runs) {
-    uint32_t h = static_cast<uint32_t>(std::stoul(r.hash.substr(0, 8), nullptr, 16));
-    if (static_cast<int>(h % static_cast<uint32_t>(shard_count)) != shard_index) continue;
-    std::vector<size_t> stack{r.index};
-    while (!stack.empty()) {
-      size_t i = stack.back();
-      stack.pop_back();
-      if (keep[i]) continue;
-      keep[i] = true;
-      for (size_t d : plan.runs[i].deps) stack.push_back(d);
-    }
-  }
+  const auto phase = phases(plan);
+  std::map<std::pair<int, std::string>, std::vector<size_t>> groups;  // (phase, type) -> runs
+  for (const auto& r : plan.runs) groups[{phase[r.index], r.type}].push_back(r.index);
   std::vector<size_t> out;
-  for (size_t i = 0; i < keep.size(); ++i)
-    if (keep[i]) out.push_back(i);
+  for (auto& [key, runs] : groups) {
+    std::sort(runs.begin(), runs.end(), [&](size_t a, size_t b) {
+      const auto &x = plan.runs[a], &y = plan.runs[b];
+      return std::tie(x.root, x.network_key, x.hash) < std::tie(y.root, y.network_key, y.hash);
+    });
+    // Chunk i holds runs [floor(i·n/N), floor((i+1)·n/N)).
+    const size_t n = runs.size(), N = static_cast<size_t>(shard_count), i = static_cast<size_t>(shard_index);
+    for (size_t k = i * n / N; k < (i + 1) * n / N; ++k) out.push_back(runs[k]);
+  }
+  std::sort(out.begin(), out.end());  // dependency order, as the plan
   return out;
 }
 

@@ -33,7 +33,8 @@ struct Plan {
   std::vector<PlannedRun> runs;  // dependencies always come first
 };
 
-// Content of "path" parameters enters a run's hash, so a changed weights file is a new run.
+// Content of "path" parameters enters a run's hash, so a changed weights file is a new run; a
+// model package's folder is identified by its package.json (which lists its files' SHA-256).
 class FileHasher {
  public:
   std::string identity(const std::string& path);
@@ -56,8 +57,18 @@ inline constexpr uint64_t kDefaultMaxRuns = 1'000'000;
 // Refuses (UserError) a grid larger than max_runs before building anything.
 Plan expand(const Spec& spec, const PluginRegistry& plugins, FileHasher& hasher, uint64_t max_runs = kDefaultMaxRuns);
 
-// Deterministic 1/N of the runs: a run belongs to shard (first 8 hex digits of its hash) mod N;
-// the runs it depends on are kept with it (merge later drops the duplicates by hash).
+// A run's phase: 0 for runs without upstream runs, else one more than its deepest upstream run
+// (table2.json: prepares 0, fits and the uniform evaluations 1, the other evaluations 2). Every
+// upstream run of a phase-p run lies in an earlier phase.
+std::vector<int> phases(const Plan& plan);
+
+// Shard i of N, a partition: every run belongs to exactly one shard. Within each phase and stage
+// type the runs, ordered by network (their prepare run) and hash, are cut into N contiguous,
+// equal-sized chunks (sizes differ by at most one), so that each shard gets its share of every
+// kind of work and the evaluations of one network stay together (one worker computes that
+// network's features once). A shard executes only its own runs: the upstream runs of its runs
+// come from the database (a cluster runs the phases in order, each shard starting from the
+// previous phase's merged database: tools/slurm/submit.sh).
 std::vector<size_t> shard_runs(const Plan& plan, int shard_index, int shard_count);
 
 }  // namespace featjnd

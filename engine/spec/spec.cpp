@@ -275,6 +275,12 @@ nlohmann::json check_inspect_params(const nlohmann::json& given, const std::stri
     else
       out[it.key()] = v;
   }
+  // Captum's Riemann rules need at least two points (its approximation_parameters assert n > 1);
+  // Gauss-Legendre takes one.
+  if (out["ig_steps"].get<int64_t>() < 2 && out["ig_method"].get<std::string>().rfind("riemann", 0) == 0)
+    ck.add(ptr + "/ig_steps", fmt::format("{} step with {}: the Riemann rules need at least 2 (as Captum's); "
+                                          "gausslegendre takes 1",
+                                          out["ig_steps"].get<int64_t>(), out["ig_method"].get<std::string>()));
   return out;
 }
 
@@ -467,6 +473,12 @@ void parse_sweep(const nlohmann::json& doc, Checker& ck, Spec& spec, const Plugi
         }
         if (!ck.expect_type(pit.value(), pptr, vt::array, "an array of values")) continue;
         if (pit.value().empty()) ck.add(pptr, "expected a non-empty array");
+        // A parameter that changes no stage's result (the plugin says so: quant-uniform's seed)
+        // is in no run's identity; sweeping it would only repeat runs.
+        if (rec->param(pit.key())->stages == 0 && pit.value().size() > 1)
+          ck.add(pptr, fmt::format("{} does not use its parameter {} (it affects no stage); sweeping it would repeat "
+                                   "identical runs",
+                                   comp.plugin, pit.key()));
         for (size_t i = 0; i < pit.value().size(); ++i)
           ck.check_param(*rec, pit.key(), pit.value()[i], fmt::format("{}/{}", pptr, i));
         spec.axes.push_back(single_target_axis({comp.name, pit.key()}, pit.value().get<std::vector<nlohmann::json>>()));

@@ -1,9 +1,11 @@
 #include "store/sqlite.h"
 
+#include <cstring>
 #include <stdexcept>
 
 #include <fmt/format.h>
 #include <sqlite3.h>
+#include <zlib.h>
 
 namespace featjnd::sql {
 
@@ -18,6 +20,37 @@ std::string first_line(const std::string& s) {
   t = n == std::string::npos ? t : t.substr(0, n);
   return t.size() > 80 ? t.substr(0, 77) + "..." : t;
 }
+// featjnd_crc(a, b, ...): CRC-32 of its arguments' values in a canonical form — numbers as the
+// double they equal (so that a column's type affinity, which may store the integer 1 bound to a
+// REAL column as 1.0, does not change the checksum), text and blobs with their length, NULL as
+// a tag — the same whether computed from the values bound to an INSERT or read back.
+void crc_function(sqlite3_context* ctx, int argc, sqlite3_value** argv) {
+  uLong crc = crc32(0L, Z_NULL, 0);
+  auto add = [&](const void* p, size_t n) { crc = crc32(crc, static_cast<const Bytef*>(p), static_cast<uInt>(n)); };
+  for (int i = 0; i < argc; ++i) {
+    const int type = sqlite3_value_type(argv[i]);
+    if (type == SQLITE_INTEGER || type == SQLITE_FLOAT) {
+      const double v = sqlite3_value_double(argv[i]);
+      uint64_t bits = 0;
+      std::memcpy(&bits, &v, sizeof bits);
+      uint8_t b[9] = {'n'};
+      for (int k = 0; k < 8; ++k) b[1 + k] = static_cast<uint8_t>(bits >> (8 * k));
+      add(b, sizeof b);
+    } else if (type == SQLITE_TEXT || type == SQLITE_BLOB) {
+      const void* data = type == SQLITE_TEXT ? static_cast<const void*>(sqlite3_value_text(argv[i])) : sqlite3_value_blob(argv[i]);
+      const auto n = static_cast<uint64_t>(sqlite3_value_bytes(argv[i]));
+      uint8_t b[9] = {static_cast<uint8_t>(type == SQLITE_TEXT ? 't' : 'b')};
+      for (int k = 0; k < 8; ++k) b[1 + k] = static_cast<uint8_t>(n >> (8 * k));
+      add(b, sizeof b);
+      if (n) add(data, n);
+    } else {
+      const uint8_t z = 'z';
+      add(&z, 1);
+    }
+  }
+  sqlite3_result_int64(ctx, static_cast<sqlite3_int64>(crc));
+}
+
 }  // namespace
 
 Statement::Statement(sqlite3* db, const std::string& sql) : db_(db), sql_(sql) {
@@ -128,6 +161,9 @@ sqlite3* Database::open(const std::string& name, int flags) {
   }
   // Workers and the scheduler write to one file at once; wait instead of "database is locked".
   sqlite3_busy_timeout(db, 30000);
+  // Every connection can compute and check the rows' checksums (store.cpp's schema 4).
+  sqlite3_create_function_v2(db, "featjnd_crc", -1, SQLITE_UTF8 | SQLITE_DETERMINISTIC, nullptr, crc_function, nullptr,
+                             nullptr, nullptr);
   return db;
 }
 

@@ -10,6 +10,8 @@
 #include <sys/file.h>
 #include <unistd.h>
 
+#include <sstream>
+
 #include <fmt/format.h>
 
 #include "core/errors.h"
@@ -154,6 +156,36 @@ CREATE INDEX runs_by_status ON runs(experiment_id, status);
     R"sql(
 ALTER TABLE invocations ADD COLUMN overrides TEXT NOT NULL DEFAULT '[]';
 )sql",
+    // 3 -> 4: a checksum per row of the results (featjnd_crc, store/sqlite.cpp): quick_check sees
+    // the file's structure, not a bit changed inside a value; every read of the results checks
+    // these (Store::check_integrity). runs: the identity columns, which never change.
+    R"sql(
+ALTER TABLE runs ADD COLUMN crc INTEGER;
+ALTER TABLE params ADD COLUMN crc INTEGER;
+ALTER TABLE metrics ADD COLUMN crc INTEGER;
+ALTER TABLE artifacts ADD COLUMN crc INTEGER;
+DROP TRIGGER params_are_immutable;
+UPDATE runs SET crc = featjnd_crc(config_hash, stage, stage_type, label, config_json);
+UPDATE params SET crc = featjnd_crc(run_id, key, value);
+UPDATE metrics SET crc = featjnd_crc(run_id, key, value, step, timestamp);
+UPDATE artifacts SET crc = featjnd_crc(run_id, name, kind, path, sha256, bytes);
+CREATE TRIGGER params_are_immutable BEFORE UPDATE ON params
+BEGIN SELECT RAISE(ABORT, 'params are immutable'); END;
+)sql",
+};
+
+// The checksummed columns of each table (schema 4), as featjnd_crc takes them: the INSERTs below
+// and merge write them, check_checksums compares.
+struct Checksummed {
+  const char* table;
+  const char* columns;
+  const char* names;  // what identifies a row in an error
+};
+const Checksummed kChecksummed[] = {
+    {"runs", "config_hash, stage, stage_type, label, config_json", "'run ' || id || ' (' || stage || ')'"},
+    {"params", "run_id, key, value", "'run ' || run_id || ', parameter ' || key"},
+    {"metrics", "run_id, key, value, step, timestamp", "'run ' || run_id || ', metric ' || key || ' at step ' || step"},
+    {"artifacts", "run_id, name, kind, path, sha256, bytes", "'run ' || run_id || ', artifact ' || name"},
 };
 static_assert(sizeof(kMigrations) / sizeof(kMigrations[0]) == Store::kSchemaVersion);
 
@@ -218,18 +250,40 @@ void Store::refuse_foreign() {
 }
 
 void Store::check_integrity() {
-  std::string problems;
+  std::string first;
+  int64_t more = 0;
   try {
-    auto st = db_->prepare("PRAGMA quick_check(3)");
-    while (st.step())
-      if (st.text(0) != "ok") problems += (problems.empty() ? "" : "; ") + st.text(0);
+    auto st = db_->prepare("PRAGMA quick_check(1000)");
+    while (st.step()) {  // a row may hold several problems, one per line, under a heading
+      std::istringstream lines(st.text(0));
+      for (std::string line; std::getline(lines, line);) {
+        if (line == "ok" || line.empty() || line.rfind("*** in database", 0) == 0) continue;
+        if (first.empty()) first = line;
+        else ++more;
+      }
+    }
   } catch (const std::exception& e) {
-    problems = sql_reason(e.what());
+    first = sql_reason(e.what());
   }
-  if (!problems.empty())
-    throw UserError(fmt::format("database '{}' is damaged (quick_check: {}); restore it from a copy or run into a "
-                                "new --db",
-                                path_, problems.size() > 200 ? problems.substr(0, 197) + "..." : problems));
+  if (first.empty()) return check_checksums();
+  // One line: the first problem the checker names, and how many more it found.
+  if (first.size() > 200) first = first.substr(0, 197) + "...";
+  throw UserError(fmt::format("database '{}' is damaged (quick_check: {}{}); restore it from a copy or run into a new "
+                              "--db",
+                              path_, first, more ? fmt::format("; and {}{} more problems", more, more >= 999 ? "+" : "") : ""));
+}
+
+void Store::check_checksums() {
+  if (schema_version() < 4) return;  // an older database opened read-only: nothing recorded
+  for (const auto& t : kChecksummed) {
+    auto st = db_->prepare(fmt::format("SELECT COUNT(*), MIN({}) FROM {} WHERE crc IS NOT featjnd_crc({})", t.names,
+                                       t.table, t.columns));  // MIN: any one of them, named
+    if (!st.step() || st.integer(0) == 0) continue;
+    throw UserError(fmt::format("database '{}' holds values changed after they were written: {} row{} of {} do{} not "
+                                "match {} checksum{} (one of them: {}); restore it from a copy",
+                                path_, st.integer(0), st.integer(0) == 1 ? "" : "s", t.table, st.integer(0) == 1 ? "es" : "",
+                                st.integer(0) == 1 ? "its" : "their", st.integer(0) == 1 ? "" : "s", st.text(1)));
+  }
 }
 
 std::string Store::artifact_root() const {
@@ -310,24 +364,45 @@ void Store::end_invocation(int64_t id, int exit_status) {
       .bind(1, now_seconds()).bind(2, exit_status).bind(3, id).run();
 }
 
+void Store::start_from(const std::string& base, const std::string& path) {
+  if (fs::exists(path)) return;
+  const auto folder = fs::absolute(path).parent_path(), base_folder = fs::absolute(base).parent_path();
+  if (fs::weakly_canonical(folder) != fs::weakly_canonical(base_folder))
+    throw UserError(fmt::format("--base {}: the shard's database {} must lie in the same folder ({}), where the base's "
+                                "artifact paths resolve",
+                                base, path, base_folder.string()));
+  {
+    Store check(base, Open::read_only);  // an engine database, of a known schema, undamaged
+    check.check_integrity();
+  }
+  const auto partial = path + ".partial";
+  fs::remove(partial);
+  {
+    sql::Database src(base, sql::Database::Mode::read_only);
+    src.prepare("VACUUM INTO ?").bind(1, partial).run();
+  }
+  fs::rename(partial, path);
+}
+
+std::optional<RunState> Store::find_run(const std::string& hash) {
+  auto sel = db_->prepare("SELECT id, status, attempt, invocation_id FROM runs WHERE config_hash = ?");
+  sel.bind(1, hash);
+  if (!sel.step()) return std::nullopt;
+  RunState s{sel.integer(0), sel.text(1), static_cast<int>(sel.integer(2)), std::nullopt};
+  if (!sel.is_null(3)) s.invocation_id = sel.integer(3);
+  return s;
+}
+
 RunState Store::add_run(int64_t experiment_id, const PlannedRun& run, const std::vector<int64_t>& deps) {
   sql::Transaction tx(*db_);  // the lookup and the insert together: two engines, one row
-  {
-    auto sel = db_->prepare("SELECT id, status, attempt, invocation_id FROM runs WHERE config_hash = ?");
-    sel.bind(1, run.hash);
-    if (sel.step()) {
-      RunState s{sel.integer(0), sel.text(1), static_cast<int>(sel.integer(2)), std::nullopt};
-      if (!sel.is_null(3)) s.invocation_id = sel.integer(3);
-      return s;
-    }
-  }
+  if (auto known = find_run(run.hash)) return *known;
   db_->prepare(
-         "INSERT INTO runs(experiment_id, config_hash, stage, stage_type, label, config_json, status, queued_at) "
-         "VALUES (?,?,?,?,?,?,'queued',?)")
+         "INSERT INTO runs(experiment_id, config_hash, stage, stage_type, label, config_json, status, queued_at, crc) "
+         "VALUES (?1,?2,?3,?4,?5,?6,'queued',?7, featjnd_crc(?2,?3,?4,?5,?6))")
       .bind(1, experiment_id).bind(2, run.hash).bind(3, run.stage).bind(4, run.type).bind(5, run.label)
       .bind(6, run.config.dump()).bind(7, now_seconds()).run();
   int64_t id = db_->last_insert_id();
-  auto p = db_->prepare("INSERT INTO params(run_id, key, value) VALUES (?,?,?)");
+  auto p = db_->prepare("INSERT INTO params(run_id, key, value, crc) VALUES (?1,?2,?3, featjnd_crc(?1,?2,?3))");
   for (auto& [k, v] : run.params) {
     p.bind(1, id).bind(2, k);
     bind_json(p, 3, v);
@@ -440,7 +515,8 @@ void Store::heartbeat(int64_t run_id) {
 }
 
 void Store::write_metric_rows(const std::vector<MetricRow>& rows) {
-  auto st = db_->prepare("INSERT INTO metrics(run_id, key, value, step, timestamp) VALUES (?,?,?,?,?)");
+  auto st = db_->prepare("INSERT INTO metrics(run_id, key, value, step, timestamp, crc) "
+                         "VALUES (?1,?2,?3,?4,?5, featjnd_crc(?1,?2,?3,?4,?5))");
   for (auto& r : rows) {
     st.bind(1, r.run_id).bind(2, r.key).bind(3, r.value).bind(4, r.step).bind(5, r.timestamp);
     st.run();
@@ -461,7 +537,8 @@ void Store::add_artifact(int64_t run_id, const std::string& name, const std::str
   auto bytes = fs::file_size(abs_path, ec);
   if (ec) throw std::runtime_error(fmt::format("artifact '{}' has no file at '{}'", name, abs_path));
   auto rel = fs::relative(abs_path, fs::absolute(fs::path(path_)).parent_path(), ec).string();
-  db_->prepare("INSERT OR REPLACE INTO artifacts(run_id, name, kind, path, sha256, bytes) VALUES (?,?,?,?,?,?)")
+  db_->prepare("INSERT OR REPLACE INTO artifacts(run_id, name, kind, path, sha256, bytes, crc) "
+               "VALUES (?1,?2,?3,?4,?5,?6, featjnd_crc(?1,?2,?3,?4,?5,?6))")
       .bind(1, run_id).bind(2, name).bind(3, kind).bind(4, ec ? abs_path : rel)
       .bind(5, sha256_file(abs_path)).bind(6, static_cast<int64_t>(bytes)).run();
 }

@@ -53,7 +53,7 @@ std::string host_name();
 class Store {
  public:
   enum class Open { create, existing, read_only };
-  static constexpr int kSchemaVersion = 3;
+  static constexpr int kSchemaVersion = 4;
 
   Store(const std::string& path, Open mode);
   ~Store();
@@ -69,6 +69,15 @@ class Store {
   int64_t begin_invocation(int64_t experiment_id, const Provenance& p);
   void end_invocation(int64_t invocation_id, int exit_status);
 
+  // A shard's database started from `base` (the previous phase's merged database): when `path`
+  // does not exist yet, it becomes a consistent copy of `base` (VACUUM INTO, then a rename); when
+  // it exists (a resumed shard), nothing happens. Both must lie in one folder, where the copied
+  // artifact paths (relative to it) still resolve.
+  static void start_from(const std::string& base, const std::string& path);
+
+  // The run with this content hash, if the database holds it.
+  std::optional<RunState> find_run(const std::string& hash);
+
   // Inserts the run unless its hash is known; returns its id and state.
   RunState add_run(int64_t experiment_id, const PlannedRun& run, const std::vector<int64_t>& deps);
   // Whether the engine that owns a 'running' run is still alive: its invocation's lease is held
@@ -80,7 +89,8 @@ class Store {
   // Puts a run back in the queue if it is still in the state `seen` (compare and set), deleting
   // what the unfinished attempt left behind; false when another engine changed it meanwhile.
   bool requeue(int64_t run_id, const RunState& seen);
-  // PRAGMA quick_check; throws UserError naming the damage.
+  // PRAGMA quick_check (the file's structure), then every row's checksum (its values): one line
+  // naming the first problem and how many more, as a UserError.
   void check_integrity();
   // queued -> running, atomically; false if someone else took it.
   bool claim(int64_t run_id, int64_t invocation_id, const std::string& device);
@@ -99,6 +109,7 @@ class Store {
 
  private:
   void migrate();
+  void check_checksums();
   void refuse_foreign();
   std::string lease_path(int64_t invocation_id) const;
   bool lease_held(int64_t invocation_id) const;

@@ -1,14 +1,8 @@
 #include "worker/execution.h"
 
 #include <ATen/autocast_mode.h>
-#include <torch/version.h>
 
 namespace featjnd {
-
-// LibTorch 2.4 replaced the per-backend autocast switches with ones taking the device type.
-#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
-#define FEATJND_AUTOCAST_BY_DEVICE_TYPE 1
-#endif
 
 ExecutionOptions ExecutionOptions::from_config(const nlohmann::json& run_config) {
   ExecutionOptions o;
@@ -23,41 +17,19 @@ AutocastGuard::AutocastGuard(torch::Device device, bool enabled) : type_(device.
   if (!enabled_) return;
   if (type_ != torch::kCPU && type_ != torch::kCUDA)
     throw std::runtime_error("autocast: bf16 is available on CPU and CUDA devices only");
-#ifdef FEATJND_AUTOCAST_BY_DEVICE_TYPE
+  // The device-type API (LibTorch >= 2.4, the minimum CMake asks for).
   was_enabled_ = at::autocast::is_autocast_enabled(type_);
   was_dtype_ = at::autocast::get_autocast_dtype(type_);
   at::autocast::set_autocast_dtype(type_, torch::kBFloat16);
   at::autocast::set_autocast_enabled(type_, true);
-#else
-  const bool cpu = type_ == torch::kCPU;
-  was_enabled_ = cpu ? at::autocast::is_cpu_enabled() : at::autocast::is_enabled();
-  was_dtype_ = cpu ? at::autocast::get_autocast_cpu_dtype() : at::autocast::get_autocast_gpu_dtype();
-  if (cpu) {
-    at::autocast::set_autocast_cpu_dtype(torch::kBFloat16);
-    at::autocast::set_cpu_enabled(true);
-  } else {
-    at::autocast::set_autocast_gpu_dtype(torch::kBFloat16);
-    at::autocast::set_enabled(true);
-  }
-#endif
 }
 
 AutocastGuard::~AutocastGuard() {
   if (!enabled_) return;
   // Casts cached for the region's weights must not outlive it (torch.autocast does the same).
   at::autocast::clear_cache();
-#ifdef FEATJND_AUTOCAST_BY_DEVICE_TYPE
   at::autocast::set_autocast_enabled(type_, was_enabled_);
   at::autocast::set_autocast_dtype(type_, was_dtype_);
-#else
-  if (type_ == torch::kCPU) {
-    at::autocast::set_cpu_enabled(was_enabled_);
-    at::autocast::set_autocast_cpu_dtype(was_dtype_);
-  } else {
-    at::autocast::set_enabled(was_enabled_);
-    at::autocast::set_autocast_gpu_dtype(was_dtype_);
-  }
-#endif
 }
 
 void to_channels_last(torch::nn::Module& module) {

@@ -83,6 +83,20 @@ class WorkerContext : public RunContext {
     if (it == paths_.end())
       throw std::runtime_error(fmt::format("artifact '{}' was never given a path", name));
     store_.add_artifact(req_.run_id, name, kind, it->second);
+    added_.push_back({name, kind, it->second});
+  }
+
+  struct Added {
+    std::string name, kind, path;
+  };
+  const std::vector<Added>& added() const { return added_; }
+
+  // An artifact another run wrote, kept by this one as well (a copy: each run's folder stands alone).
+  void copy_artifact(const Added& a) {
+    const auto path = artifact_path(a.name);
+    fs::copy_file(a.path, path + ".partial", fs::copy_options::overwrite_existing);
+    fs::rename(path + ".partial", path);
+    add_artifact(a.name, a.kind);
   }
 
   std::string input_artifact(const std::string& name) const override {
@@ -116,6 +130,7 @@ class WorkerContext : public RunContext {
   const RunEvents& events_;
   fs::path dir_;
   std::map<std::string, std::string> paths_;
+  std::vector<Added> added_;
   std::vector<MetricRow> rows_;
   std::string last_key_;
   double last_value_ = 0;
@@ -161,6 +176,9 @@ struct StageRunner::Impl {
     std::vector<Features> features;
     std::vector<Batch> batches;
     std::map<std::string, double> clean_metrics;
+    // What the task recorded about the evaluation split when it opened it (its preprocess.json):
+    // a run that replays the kept features records it too.
+    std::vector<WorkerContext::Added> data_artifacts;
   };
   std::unique_ptr<Network> net;
 
@@ -260,11 +278,14 @@ struct StageRunner::Impl {
   void clean_pass(Network& n, WorkerContext& ctx,
                   const std::function<void(size_t, const Features&, const Batch&)>& visit) {
     if (n.clean_done && n.cached) {
+      for (const auto& a : n.data_artifacts) ctx.copy_artifact(a);
       for (size_t i = 0; i < n.features.size(); ++i) visit(i, n.features[i], on_device(n.batches[i]));
       return;
     }
     torch::NoGradGuard no_grad;
+    const size_t recorded = ctx.added().size();
     auto data = n.task->data(Split::eval, ctx);
+    n.data_artifacts.assign(ctx.added().begin() + static_cast<std::ptrdiff_t>(recorded), ctx.added().end());
     data->reset(0);
     auto evaluator = n.task->evaluator();
     evaluator->reset();

@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 #include <torch/torch.h>
 
+#include "core/cpu.h"
 #include "plugin_host/plugin_registry.h"
 #include "store/store.h"
 #include "worker/stage_runner.h"
@@ -60,11 +61,12 @@ int worker_main(const WorkerOptions& opt) {
                                                 torch::cuda::device_count())}});
     return 2;
   }
-  // LibTorch may start with one intra-op thread; a CPU worker owns its share of the cores (the
-  // scheduler says how many), a GPU worker needs only a few to feed its device. OMP_NUM_THREADS,
-  // when set, wins.
+  // LibTorch may start with one intra-op thread; a CPU worker owns its share of the CPUs this
+  // process may use (affinity and cgroup quota: core/cpu.h; the scheduler says how many when
+  // several workers share them), a GPU worker needs only a few to feed its device.
+  // OMP_NUM_THREADS, when set, wins.
   if (!std::getenv("OMP_NUM_THREADS")) {
-    int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+    const int cores = usable_cpus();
     torch::set_num_threads(opt.threads > 0 ? opt.threads : device.is_cpu() ? cores : std::min(cores, 4));
   }
   std::fprintf(stderr, "featjnd-engine worker %d on %s: %d intra-op threads\n", static_cast<int>(getpid()),

@@ -1,6 +1,7 @@
 // Image classification: head = global average pool + linear (torchvision's `fc`), metrics top-1
 // and top-5, discrepancy D = T²·KL(softmax(z/T) ‖ softmax(z′/T)) (PAPER.md).
 #include <cmath>
+#include <fstream>
 
 #include <fmt/format.h>
 #include <torch/torch.h>
@@ -15,7 +16,9 @@ namespace {
 using namespace featjnd;
 using classification::DatasetInfo;
 
+// torchvision's `fc`; none when the backbone brings its own classifier (a model package).
 struct HeadImpl : torch::nn::Module {
+  HeadImpl() = default;
   HeadImpl(int64_t in, int64_t classes) { fc = register_module("fc", torch::nn::Linear(in, classes)); }
   torch::nn::Linear fc{nullptr};
 };
@@ -49,13 +52,17 @@ class Classification : public Task {
     opt_.kind = p.text("dataset");
     opt_.root = p.text("root");
     opt_.channels = p.integer("channels");
-    opt_.image_size = p.integer("image_size");
-    opt_.resize = p.integer("resize");
     opt_.workers = p.integer("workers");
   }
 
   void attach(Backbone& backbone, RunContext& ctx) override {
     backbone_ = &backbone;
+    // The weights' own evaluation transform (their metadata), else torchvision's; the spec's
+    // fields override either.
+    auto base = plugins::Preprocess::named("torchvision");
+    if (const auto recipe = backbone.preprocess_recipe(); !recipe.empty())
+      base = plugins::Preprocess().with(nlohmann::json::parse(recipe), "the backbone's package");
+    opt_.preprocess = plugins::preprocess_of_weights(backbone.weights_path(), base).with(p_.at("preprocess"), "classification");
     // Probe the feature width after the split (and after the backbone's tail, if any).
     DatasetInfo info;
     auto probe = data_source(Split::eval, 1, 1, false, info);
@@ -66,14 +73,20 @@ class Classification : public Task {
     bool was_training = backbone.module().is_training();
     backbone.module().eval();
     auto f = backbone.tail(backbone.forward(b->images.to(ctx.device())));
+    if (backbone.has_classifier()) {
+      check_classes(backbone.classify(f).size(1), info.num_classes);
+      head_ = Head();
+    } else {
+      head_ = Head(f.levels.at(0).size(1), classes(backbone, info.num_classes));
+    }
     backbone.module().train(was_training);
-    head_ = Head(f.levels.at(0).size(1), classes(backbone, info.num_classes));
     head_->to(ctx.device());
   }
 
   torch::nn::Module& head_module() override { return *head_; }
 
-  std::unique_ptr<DataSource> data(Split split, RunContext&) override {
+  std::unique_ptr<DataSource> data(Split split, RunContext& ctx) override {
+    if (opt_.kind == "imagefolder") record_preprocess(ctx);
     DatasetInfo info;
     bool train = split == Split::train;
     return data_source(split, p_.integer(train ? "train_samples" : "eval_samples"), p_.integer("batch_size"), train,
@@ -81,11 +94,13 @@ class Classification : public Task {
   }
 
   void prepare(Backbone& backbone, RunContext& ctx) override {
+    if (backbone.has_classifier()) return;  // the package holds the trained network
     if (!backbone.weights_path().empty()) return load_weights(backbone);
     train(backbone, ctx);
   }
 
   TensorMap head(const Features& f) override {
+    if (backbone_->has_classifier()) return {{"logits", backbone_->classify(f)}};
     auto x = backbone_->tail(f).levels.at(0);
     return {{"logits", head_->fc(x.mean({2, 3}))}};
   }
@@ -112,6 +127,13 @@ class Classification : public Task {
     return classification::make_imagefolder(o, split, info);
   }
 
+  // The run records the transform its images went through (artifact preprocess.json).
+  void record_preprocess(RunContext& ctx) const {
+    const auto path = ctx.artifact_path("preprocess.json");
+    std::ofstream(path) << opt_.preprocess.to_json().dump(1) << "\n";
+    ctx.add_artifact("preprocess.json", "json");
+  }
+
   // The number of classes: the parameter, the checkpoint's classifier rows and the dataset's
   // classes must agree wherever they are given; one line names the two that do not.
   int64_t classes(const Backbone& backbone, int64_t in_data) const {
@@ -132,6 +154,18 @@ class Classification : public Task {
       }
     }
     return classes;
+  }
+
+  // A packaged classifier's width against what the spec and the dataset say.
+  void check_classes(int64_t in_package, int64_t in_data) const {
+    const int64_t asked = p_.integer("num_classes");
+    if (asked > 0 && asked != in_package)
+      throw std::runtime_error(fmt::format("classification: num_classes is {} but the package's head gives {}", asked,
+                                           in_package));
+    if (in_data > 0 && in_data != in_package)
+      throw std::runtime_error(fmt::format("classification: the package's head gives {} classes but the dataset has {} "
+                                           "(export it with --num-classes {} and weights trained on these classes)",
+                                           in_package, in_data, in_data));
   }
 
   // torchvision classifier weights: backbone keys at the top level, the classifier's under the
@@ -197,9 +231,11 @@ const featjnd_param_info kParams[] = {
                    FEATJND_STAGE_ALL, 0, 1e9),
     featjnd::param("eval_samples", "int", "0", "evaluation samples used (0: all)", FEATJND_STAGE_ALL, 0, 1e9),
     featjnd::param("batch_size", "int", "128", "batch size", FEATJND_STAGE_ALL, 1, 65536),
-    featjnd::param("image_size", "int", "224", "imagefolder: crop size", FEATJND_STAGE_ALL, 8, 4096),
-    featjnd::param("resize", "int", "256", "imagefolder: shorter side before the evaluation centre crop",
-                   FEATJND_STAGE_ALL, 8, 4096),
+    featjnd::param("preprocess", "json", "null",
+                   "imagefolder: the evaluation transform, fields resize, crop, interpolation, antialias, resize_on, "
+                   "size_rounding, mean, std, channel_order, pad_divisor (null: the weights' recipe from their metadata, "
+                   "else torchvision's: 256, bilinear, crop 224); the fields given override it",
+                   FEATJND_STAGE_ALL),
     featjnd::param("workers", "int", "4", "imagefolder: decoding threads", 0, 1, 256),
     featjnd::param("epochs", "int", "2", "training epochs when the backbone names no weights", FEATJND_STAGE_PREPARE, 0, 10000),
     featjnd::param("optimizer", "string", "\"adamw\"", "adamw or sgd (momentum 0.9); cosine learning-rate decay",

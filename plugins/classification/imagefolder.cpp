@@ -20,8 +20,6 @@ namespace fs = std::filesystem;
 namespace featjnd::classification {
 namespace {
 
-const float kMean[3] = {0.485f, 0.456f, 0.406f}, kStd[3] = {0.229f, 0.224f, 0.225f};
-
 struct Sample {
   std::string path;
   int64_t label;
@@ -34,30 +32,10 @@ bool is_jpeg(const fs::path& p) {
 }
 
 
-torch::Tensor resize(const torch::Tensor& chw, int64_t h, int64_t w) {
-  namespace F = torch::nn::functional;
-  auto x = chw.unsqueeze(0).to(torch::kFloat);
-  x = F::interpolate(x, F::InterpolateFuncOptions()
-                            .size(std::vector<int64_t>{h, w})
-                            .mode(torch::kBilinear)
-                            .align_corners(false)
-                            .antialias(true));
-  return x.squeeze(0);
-}
-
-// torchvision Resize(resize) + CenterCrop(size).
-torch::Tensor eval_transform(const torch::Tensor& img, int64_t resize_to, int64_t size) {
-  int64_t h = img.size(1), w = img.size(2);
-  int64_t nh = h <= w ? resize_to : static_cast<int64_t>(resize_to * double(h) / double(w));
-  int64_t nw = h <= w ? static_cast<int64_t>(resize_to * double(w) / double(h)) : resize_to;
-  auto x = resize(img, nh, nw);
-  int64_t top = static_cast<int64_t>(std::round((nh - size) / 2.0)), left = static_cast<int64_t>(std::round((nw - size) / 2.0));
-  if (top < 0 || left < 0) throw std::runtime_error("image smaller than the crop after resizing");
-  return x.slice(1, top, top + size).slice(2, left, left + size);
-}
-
-// torchvision RandomResizedCrop(size, scale=(0.08, 1), ratio=(3/4, 4/3)) + RandomHorizontalFlip.
-torch::Tensor train_transform(const torch::Tensor& img, int64_t size, std::mt19937_64& rng) {
+// torchvision RandomResizedCrop(size, scale=(0.08, 1), ratio=(3/4, 4/3)) + RandomHorizontalFlip,
+// then the recipe's normalisation (its interpolation, antialiased, on the 8-bit image).
+torch::Tensor train_transform(const torch::Tensor& img, const plugins::Preprocess& recipe, std::mt19937_64& rng) {
+  const int64_t size = recipe.crop > 0 ? recipe.crop : 224;
   int64_t H = img.size(1), W = img.size(2);
   double area = double(H) * double(W);
   std::uniform_real_distribution<double> scale(0.08, 1.0), logr(std::log(3.0 / 4.0), std::log(4.0 / 3.0)), u(0, 1);
@@ -82,7 +60,15 @@ torch::Tensor train_transform(const torch::Tensor& img, int64_t size, std::mt199
     top = (H - h) / 2;
     left = (W - w) / 2;
   }
-  auto x = resize(img.slice(1, top, top + h).slice(2, left, left + w), size, size);
+  plugins::Preprocess square = recipe;  // the crop resized to size x size, normalised
+  square.crop = 0, square.max_size = 0, square.resize = 0;
+  auto patch = img.slice(1, top, top + h).slice(2, left, left + w).unsqueeze(0).contiguous();
+  namespace F = torch::nn::functional;
+  auto opts = F::InterpolateFuncOptions().size(std::vector<int64_t>{size, size}).align_corners(false).antialias(true);
+  if (recipe.interpolation == "bicubic") opts.mode(torch::kBicubic);
+  else opts.mode(torch::kBilinear);
+  auto r = F::interpolate(patch, opts).squeeze(0);
+  auto x = square.apply(r);
   if (u(rng) < 0.5) x = x.flip({2});
   return x;
 }
@@ -131,10 +117,7 @@ class ImageFolderData : public DataSource {
       auto img = decode_jpeg(s.path);
       // One generator per sample: the same epoch seed gives the same crops, whatever the threads do.
       std::mt19937_64 rng(seed_ * 0x9E3779B97F4A7C15ull + order_[static_cast<size_t>(i)]);
-      auto x = opt_.augment ? train_transform(img, opt_.image_size, rng) : eval_transform(img, opt_.resize, opt_.image_size);
-      x = x.div(255.0);
-      for (int c = 0; c < 3; ++c) x[c].sub_(kMean[c]).div_(kStd[c]);
-      images.push_back(x);
+      images.push_back(opt_.augment ? train_transform(img, opt_.preprocess, rng) : opt_.preprocess.apply(img));
       labels.push_back(s.label);
     }
     Batch b;
@@ -188,7 +171,9 @@ std::unique_ptr<DataSource> make_imagefolder(const DatasetOptions& o, Split spli
   }
   if (o.channels != 3) throw std::runtime_error("imagefolder: images are RGB; set the task's channels to 3");
   info.num_classes = static_cast<int64_t>(classes.size());
-  info.height = info.width = o.image_size;
+  if (o.preprocess.crop == 0)
+    throw std::runtime_error("imagefolder: the preprocess recipe has no crop; images of many sizes need one (crop > 0)");
+  info.height = info.width = o.preprocess.crop;
   return std::make_unique<ImageFolderData>(std::move(samples), o);
 }
 

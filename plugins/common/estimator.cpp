@@ -124,6 +124,20 @@ void save_estimator(Estimator& e, RunContext& ctx) {
   ctx.add_artifact(kEstimatorConfig, "estimator-config");
 }
 
+void save_estimator_sample(Estimator& e, const Features& features, RunContext& ctx) {
+  torch::NoGradGuard no_grad;
+  const auto j = e->forward(features);
+  std::map<std::string, torch::Tensor> tensors;
+  nlohmann::json names = nlohmann::json::array();
+  for (size_t l = 0; l < features.levels.size(); ++l) {
+    tensors["feature." + std::to_string(l)] = features.levels[l].detach().cpu().contiguous();
+    tensors["J." + std::to_string(l)] = j.levels[l].cpu().contiguous();
+    names.push_back(l < features.names.size() ? features.names[l] : std::to_string(l));
+  }
+  write_safetensors(ctx.artifact_path(kEstimatorSample), tensors, {{"levels", names.dump()}});
+  ctx.add_artifact(kEstimatorSample, "estimator-sample");
+}
+
 Estimator load_estimator(const RunContext& ctx, torch::Device device) {
   std::ifstream in(ctx.input_artifact(kEstimatorConfig));
   auto config = EstimatorConfig::from_json(nlohmann::json::parse(in));

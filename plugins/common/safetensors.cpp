@@ -7,6 +7,7 @@
 #include <string_view>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <nlohmann/json.hpp>
 #include <torch/torch.h>
 
@@ -134,8 +135,10 @@ LoadReport load_state_dict(torch::nn::Module& module, const SafeTensors& file, c
   return report;
 }
 
-void write_safetensors(const std::string& path, const std::map<std::string, torch::Tensor>& tensors) {
+void write_safetensors(const std::string& path, const std::map<std::string, torch::Tensor>& tensors,
+                       const std::map<std::string, std::string>& metadata) {
   nlohmann::json header = nlohmann::json::object();
+  if (!metadata.empty()) header["__metadata__"] = metadata;
   size_t offset = 0;
   std::vector<torch::Tensor> data;
   for (auto& [k, t] : tensors) {

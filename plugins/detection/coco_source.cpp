@@ -14,7 +14,6 @@ namespace featjnd::detection {
 namespace {
 
 namespace fs = std::filesystem;
-namespace F = torch::nn::functional;
 
 class CocoSource : public DataSource {
  public:
@@ -43,30 +42,22 @@ class CocoSource : public DataSource {
     std::vector<torch::Tensor> imgs;
     Batch b;
     int64_t H = 0, W = 0;
-    const auto mean = torch::tensor({0.485, 0.456, 0.406}, torch::kFloat).view({3, 1, 1});
-    const auto std = torch::tensor({0.229, 0.224, 0.225}, torch::kFloat).view({3, 1, 1});
     for (int64_t i = pos_; i < end; ++i) {
       const auto& im = images_[static_cast<size_t>(order_[static_cast<size_t>(i)])];
-      auto path = (fs::path(images_dir_) / im.file_name).string();
-      auto x = (plugins::decode_jpeg(path).to(torch::kFloat) / 255.0 - mean) / std;
-      const double h = double(x.size(1)), w = double(x.size(2));
-      // torchvision: scale = min(800 / shorter, 1333 / longer), interpolate with that factor.
-      const double scale = std::min(double(o_.min_size) / std::min(h, w), double(o_.max_size) / std::max(h, w));
-      x = F::interpolate(x.unsqueeze(0), F::InterpolateFuncOptions()
-                                             .scale_factor(std::vector<double>{scale, scale})
-                                             .mode(torch::kBilinear)
-                                             .recompute_scale_factor(true)
-                                             .align_corners(false))[0];
+      auto rgb = plugins::decode_jpeg((fs::path(images_dir_) / im.file_name).string());
+      auto x = o_.preprocess.apply(rgb);
       H = std::max(H, x.size(1));
       W = std::max(W, x.size(2));
       imgs.push_back(x);
       b.instances.push_back({{"image_id", torch::tensor({im.id}, torch::kLong)},
-                             {"orig_size", torch::tensor({int64_t(h), int64_t(w)}, torch::kLong)},
+                             {"orig_size", torch::tensor({rgb.size(1), rgb.size(2)}, torch::kLong)},
                              {"size", torch::tensor({x.size(1), x.size(2)}, torch::kLong)}});
     }
     pos_ = end;
-    H = (H + 31) / 32 * 32;
-    W = (W + 31) / 32 * 32;
+    if (const int64_t d = o_.preprocess.pad_divisor; d > 1) {
+      H = (H + d - 1) / d * d;
+      W = (W + d - 1) / d * d;
+    }
     auto batch = torch::zeros({static_cast<int64_t>(imgs.size()), 3, H, W});
     for (size_t i = 0; i < imgs.size(); ++i)
       batch[static_cast<int64_t>(i)].slice(1, 0, imgs[i].size(1)).slice(2, 0, imgs[i].size(2)).copy_(imgs[i]);

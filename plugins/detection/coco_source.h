@@ -1,9 +1,9 @@
 // COCO 2017 images for the paper's detection setting: <root>/<split>2017/*.jpg with
-// <root>/annotations/instances_<split>2017.json, transformed as torchvision's
-// GeneralizedRCNNTransform does (ImageNet normalisation, bilinear resize of the shorter side to
-// 800 with the longer side at most 1333, zero padding of the batch to a multiple of 32). Each
-// image's instances carry its COCO id, original and resized sizes, so that detections return to
-// original coordinates for the evaluation against the annotation file.
+// <root>/annotations/instances_<split>2017.json, transformed by the weights' recipe
+// (plugins::Preprocess: torchvision's GeneralizedRCNNTransform, or mmdetection's test pipeline),
+// the batch zero-padded to a multiple of its pad_divisor. Each image's instances carry its COCO
+// id, original and resized sizes, so that detections return to original coordinates for the
+// evaluation against the annotation file.
 #pragma once
 
 #include <memory>
@@ -11,6 +11,7 @@
 
 #include "coco/dataset.h"
 #include "featjnd/components.h"
+#include "featjnd_plugins/preprocess.h"
 
 namespace featjnd::detection {
 
@@ -18,7 +19,7 @@ struct CocoOptions {
   std::string root;
   int64_t limit = 0;  // 0: every image; else the first `limit` by id
   int64_t batch_size = 2;
-  int64_t min_size = 800, max_size = 1333;
+  plugins::Preprocess preprocess = plugins::Preprocess::named("torchvision-detection");
 };
 
 std::string coco_annotation_path(const std::string& root, Split split);

@@ -15,6 +15,7 @@
 
 #include "coco/evaluator.h"
 #include "featjnd/plugin.h"
+#include "featjnd_plugins/preprocess.h"
 #include "featjnd_plugins/safetensors.h"
 #include "featjnd_plugins/training.h"
 #include "mask_rcnn.h"
@@ -215,6 +216,10 @@ class Detection : public Task {
 
   void attach(Backbone& backbone, RunContext& ctx) override {
     backbone_ = &backbone;
+    // COCO images: the weights' own transform (their metadata), else torchvision's detection
+    // transform; the spec's fields override either.
+    recipe_ = plugins::preprocess_of_weights(backbone.weights_path(), plugins::Preprocess::named("torchvision-detection"))
+                  .with(p_.at("preprocess"), "detection");
     auto probe = data(Split::eval, ctx);
     probe->reset(0);
     auto b = probe->next();
@@ -258,12 +263,17 @@ class Detection : public Task {
 
   torch::nn::Module& head_module() override { return *heads_; }
 
-  std::unique_ptr<DataSource> data(Split split, RunContext&) override {
+  std::unique_ptr<DataSource> data(Split split, RunContext& ctx) override {
     if (coco_) {
       det::CocoOptions o;
       o.root = so_.root;
       o.limit = p_.integer(split == Split::train ? "train_samples" : "eval_samples");
       o.batch_size = p_.integer("batch_size");
+      o.preprocess = recipe_;
+      // The run records the transform its images went through.
+      const auto path = ctx.artifact_path("preprocess.json");
+      std::ofstream(path) << recipe_.to_json().dump(1) << "\n";
+      ctx.add_artifact("preprocess.json", "json");
       return det::make_coco_source(o, split);
     }
     auto& cache = split == Split::train ? train_scenes_ : eval_scenes_;
@@ -440,6 +450,7 @@ class Detection : public Task {
 
   Params p_;
   bool coco_ = false;
+  plugins::Preprocess recipe_;
   det::SceneOptions so_;
   Backbone* backbone_ = nullptr;
   det::MaskRcnnHeads heads_{nullptr};
@@ -451,6 +462,11 @@ const featjnd_param_info kParams[] = {
                    "fashion-mnist-scenes (generated offline from Debian's Fashion-MNIST) or coco", FEATJND_STAGE_ALL,
                    -HUGE_VAL, HUGE_VAL, "fashion-mnist-scenes|coco"),
     featjnd::param("root", "path", "\"/usr/share/datasets/fashion-mnist\"", "Fashion-MNIST IDX folder (or COCO root)",
+                   FEATJND_STAGE_ALL),
+    featjnd::param("preprocess", "json", "null",
+                   "coco: the image transform, fields resize (shorter side), max_size, interpolation, antialias, "
+                   "resize_on, size_rounding, mean, std, channel_order, pad_divisor (null: the weights' recipe from their "
+                   "metadata, else torchvision's detection transform: 800/1333, bilinear on normalised floats, pad 32)",
                    FEATJND_STAGE_ALL),
     featjnd::param("scene_size", "int", "128", "scene canvas side", FEATJND_STAGE_ALL, 64, 1024),
     featjnd::param("max_items", "int", "6", "items per scene (1..max)", FEATJND_STAGE_ALL, 1, 32),

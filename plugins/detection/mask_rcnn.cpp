@@ -525,26 +525,16 @@ std::pair<torch::Tensor, torch::Tensor> sample(const torch::Tensor& labels /* 1 
   return {pos.index({pp}), neg.index({pn})};
 }
 
-}  // namespace
-
-std::map<std::string, torch::Tensor> MaskRcnnHeadsImpl::losses(const std::vector<torch::Tensor>& levels,
-                                                               const std::vector<torch::Tensor>& gt_boxes,
-                                                               const std::vector<torch::Tensor>& gt_labels,
-                                                               const std::vector<torch::Tensor>& gt_masks,
-                                                               at::Generator& gen) {
-  const auto [h, w] = image_size(levels);
-  const int64_t B = static_cast<int64_t>(gt_boxes.size());
-  const auto dev = levels[0].device();
-  auto [obj, del] = rpn_head(levels);
-  std::vector<int64_t> per_level;
-  auto anc = anchors(levels, &per_level).to(levels[0].dtype());
-
-  // RPN: anchors matched at 0.7 / 0.3 with low-quality matches.
+// The RPN's losses: anchors matched at 0.7 / 0.3 with low-quality matches, rpn_batch sampled per
+// image, rpn_positive of them positive at most.
+void add_rpn_losses(const torch::Tensor& obj, const torch::Tensor& del, const torch::Tensor& anc,
+                    const std::vector<torch::Tensor>& gt_boxes, const MaskRcnnConfig& cfg, at::Generator& gen,
+                    std::map<std::string, torch::Tensor>& out) {
   std::vector<torch::Tensor> sel_idx, sel_lab, pos_pred, pos_tgt;
-  for (int64_t b = 0; b < B; ++b) {
+  for (int64_t b = 0; b < static_cast<int64_t>(gt_boxes.size()); ++b) {
     torch::Tensor labels, matched_boxes;
     if (gt_boxes[b].size(0) == 0) {
-      labels = torch::zeros({anc.size(0)}, torch::dtype(torch::kFloat).device(dev));
+      labels = torch::zeros({anc.size(0)}, torch::dtype(torch::kFloat).device(anc.device()));
       matched_boxes = torch::zeros_like(anc);
     } else {
       auto m = match(box_iou(gt_boxes[b], anc), 0.7, 0.3, true);
@@ -561,20 +551,26 @@ std::map<std::string, torch::Tensor> MaskRcnnHeadsImpl::losses(const std::vector
   }
   auto idx = torch::cat(sel_idx);
   const double n_sampled = std::max<int64_t>(1, idx.numel());
-  std::map<std::string, torch::Tensor> out;
   out["loss_objectness"] = F::binary_cross_entropy_with_logits(obj.reshape(-1).index({idx}), torch::cat(sel_lab));
   out["loss_rpn_box_reg"] = smooth_l1(torch::cat(pos_pred), torch::cat(pos_tgt), true) / n_sampled;
+}
 
-  // RoI heads: proposals plus the ground truth, matched at 0.5, sampled 25 % positive.
-  auto props = proposals(obj, del, anc, per_level, image_sizes_of({}, B, h, w));
-  std::vector<torch::Tensor> rois, roi_labels, roi_targets, mask_rois, mask_labels, mask_targets;
-  for (int64_t b = 0; b < B; ++b) {
+// The RoIs the box and mask heads train on, per image: proposals plus the ground truth, matched
+// at 0.5, roi_batch sampled with roi_positive of them positive at most.
+struct SampledRois {
+  std::vector<torch::Tensor> rois, labels, targets;                  // per image
+  std::vector<torch::Tensor> mask_rois, mask_labels, mask_targets;   // positives only
+};
+
+SampledRois sample_rois(const std::vector<torch::Tensor>& props, const std::vector<torch::Tensor>& gt_boxes,
+                        const std::vector<torch::Tensor>& gt_labels, const std::vector<torch::Tensor>& gt_masks,
+                        const MaskRcnnConfig& cfg, at::Generator& gen) {
+  SampledRois s;
+  for (size_t b = 0; b < gt_boxes.size(); ++b) {
     auto p = torch::cat({props[b], gt_boxes[b].to(props[b].dtype())});
-    torch::Tensor labels, matched;
-    if (gt_boxes[b].size(0) == 0) {
-      labels = torch::zeros({p.size(0)}, torch::dtype(torch::kLong).device(dev));
-      matched = torch::zeros({p.size(0)}, torch::dtype(torch::kLong).device(dev));
-    } else {
+    const auto long_on = torch::dtype(torch::kLong).device(p.device());
+    torch::Tensor labels = torch::zeros({p.size(0)}, long_on), matched = torch::zeros({p.size(0)}, long_on);
+    if (gt_boxes[b].size(0) > 0) {
       auto m = match(box_iou(gt_boxes[b], p), 0.5, 0.5, false);
       matched = m.clamp_min(0);
       labels = gt_labels[b].index({matched});
@@ -582,41 +578,61 @@ std::map<std::string, torch::Tensor> MaskRcnnHeadsImpl::losses(const std::vector
     }
     auto [pos, neg] = sample(labels, cfg.roi_batch, cfg.roi_positive, gen);
     auto keep = torch::cat({pos, neg});
-    rois.push_back(p.index({keep}));
-    roi_labels.push_back(labels.index({keep}));
+    s.rois.push_back(p.index({keep}));
+    s.labels.push_back(labels.index({keep}));
     auto tgt = gt_boxes[b].size(0) ? gt_boxes[b].index({matched.index({keep})}) : p.index({keep});
-    roi_targets.push_back(encode_boxes(tgt, p.index({keep}), kRoiWeights));
-    if (cfg.masks && pos.numel() > 0) {
-      auto pb = p.index({pos});
-      mask_rois.push_back(pb);
-      mask_labels.push_back(labels.index({pos}));
-      // The ground-truth mask cropped and resized to each positive RoI (torchvision's
-      // project_masks_on_boxes: roi_align with adaptive sampling).
-      auto r = torch::cat({torch::arange(pos.numel(), pb.options()).unsqueeze(1), pb}, 1);
-      auto gm = gt_masks[b].index({matched.index({pos})}).to(pb.dtype()).unsqueeze(1);
-      mask_targets.push_back(roi_align(gm, r, 28, 28, 1.0, 0).select(1, 0));
-    } else if (cfg.masks) {
-      mask_rois.push_back(torch::zeros({0, 4}, p.options()));
+    s.targets.push_back(encode_boxes(tgt, p.index({keep}), kRoiWeights));
+    if (!cfg.masks) continue;
+    if (pos.numel() == 0) {
+      s.mask_rois.push_back(torch::zeros({0, 4}, p.options()));
+      continue;
     }
+    auto pb = p.index({pos});
+    s.mask_rois.push_back(pb);
+    s.mask_labels.push_back(labels.index({pos}));
+    // The ground-truth mask cropped and resized to each positive RoI (torchvision's
+    // project_masks_on_boxes: roi_align with adaptive sampling).
+    auto r = torch::cat({torch::arange(pos.numel(), pb.options()).unsqueeze(1), pb}, 1);
+    auto gm = gt_masks[b].index({matched.index({pos})}).to(pb.dtype()).unsqueeze(1);
+    s.mask_targets.push_back(roi_align(gm, r, 28, 28, 1.0, 0).select(1, 0));
   }
-  auto [logits, reg] = box_branch(levels, rois, h, w);
-  auto labels = torch::cat(roi_labels);
+  return s;
+}
+
+}  // namespace
+
+std::map<std::string, torch::Tensor> MaskRcnnHeadsImpl::losses(const std::vector<torch::Tensor>& levels,
+                                                               const std::vector<torch::Tensor>& gt_boxes,
+                                                               const std::vector<torch::Tensor>& gt_labels,
+                                                               const std::vector<torch::Tensor>& gt_masks,
+                                                               at::Generator& gen) {
+  const auto [h, w] = image_size(levels);
+  const int64_t B = static_cast<int64_t>(gt_boxes.size());
+  auto [obj, del] = rpn_head(levels);
+  std::vector<int64_t> per_level;
+  auto anc = anchors(levels, &per_level).to(levels[0].dtype());
+  std::map<std::string, torch::Tensor> out;
+  add_rpn_losses(obj, del, anc, gt_boxes, cfg, gen, out);
+
+  auto props = proposals(obj, del, anc, per_level, image_sizes_of({}, B, h, w));
+  const SampledRois s = sample_rois(props, gt_boxes, gt_labels, gt_masks, cfg, gen);
+  auto [logits, reg] = box_branch(levels, s.rois, h, w);
+  auto labels = torch::cat(s.labels);
   out["loss_classifier"] = F::cross_entropy(logits, labels);
   auto pos = torch::where(labels > 0)[0];
   auto reg4 = reg.view({reg.size(0), -1, 4});
   auto pred = reg4.index({pos, labels.index({pos})});
-  out["loss_box_reg"] = smooth_l1(pred, torch::cat(roi_targets).index({pos}), true) /
+  out["loss_box_reg"] = smooth_l1(pred, torch::cat(s.targets).index({pos}), true) /
                         static_cast<double>(std::max<int64_t>(1, labels.numel()));
-  if (cfg.masks) {
-    auto ml = mask_labels.empty() ? torch::zeros({0}, torch::dtype(torch::kLong).device(dev)) : torch::cat(mask_labels);
-    if (ml.numel() == 0) {
-      out["loss_mask"] = reg.sum() * 0;
-    } else {
-      auto logits_m = mask_branch(levels, mask_rois, h, w);
-      auto sel = logits_m.index({torch::arange(ml.size(0), ml.options()), ml});
-      out["loss_mask"] = F::binary_cross_entropy_with_logits(sel, torch::cat(mask_targets));
-    }
+  if (!cfg.masks) return out;
+  if (s.mask_labels.empty()) {
+    out["loss_mask"] = reg.sum() * 0;  // keeps the graph connected when no RoI is positive
+    return out;
   }
+  auto ml = torch::cat(s.mask_labels);
+  auto logits_m = mask_branch(levels, s.mask_rois, h, w);
+  auto sel = logits_m.index({torch::arange(ml.size(0), ml.options()), ml});
+  out["loss_mask"] = F::binary_cross_entropy_with_logits(sel, torch::cat(s.mask_targets));
   return out;
 }
 

@@ -58,6 +58,7 @@ class FeatJND : public Distortion {
     if (!est_) throw std::runtime_error("FeatJND: the training split is empty");
     est_->eval();
     plugins::save_estimator(est_, ctx);
+    save_sample(backbone, task, ctx);
   }
 
   void begin_evaluation(Backbone& backbone, Task& task, RunContext& ctx) override {
@@ -127,6 +128,23 @@ class FeatJND : public Distortion {
     epoch_ = epoch_.defined() ? epoch_ + terms : terms;
     ++window_steps_, ++epoch_steps_;
     if (window_steps_ == p_.integer("log_every")) flush_window(ctx, step);
+  }
+
+  // What export-estimator checks its package against: the first two training images' features,
+  // each level cropped to at most 32×32 (E is convolutional: a crop is an input like any other),
+  // and their J.
+  void save_sample(Backbone& backbone, Task& task, RunContext& ctx) {
+    torch::NoGradGuard no_grad;
+    auto data = task.data(Split::train, ctx);
+    data->reset(0);
+    auto b = data->next();
+    if (!b) return;
+    auto f = backbone.features(*b, ctx.device());
+    Features s;
+    s.names = f.names;
+    for (const auto& l : f.levels)
+      s.levels.push_back(l.slice(0, 0, std::min<int64_t>(2, l.size(0))).slice(2, 0, 32).slice(3, 0, 32).contiguous());
+    plugins::save_estimator_sample(est_, s, ctx);
   }
 
   void flush_window(RunContext& ctx, int64_t step) {

@@ -18,9 +18,18 @@ std::map<std::string, double> CodecTally::metrics() const {
           {"codec.decode_ms", 1e3 * decode_seconds / b}};
 }
 
+codec::LevelShape shape_of(const torch::Tensor& f) {
+  TORCH_CHECK(f.dim() == 4, "codec: a feature level must be N x C x H x W");
+  for (int64_t d : f.sizes()) TORCH_CHECK(d >= 0 && d <= int64_t(UINT32_MAX), "codec: a level dimension beyond 2^32");
+  return {static_cast<uint32_t>(f.size(0)), static_cast<uint32_t>(f.size(1)), static_cast<uint32_t>(f.size(2)),
+          static_cast<uint32_t>(f.size(3))};
+}
+
 std::vector<int32_t> to_symbols(const torch::Tensor& rounded) {
-  const double lim = std::numeric_limits<int32_t>::max();
-  auto t = rounded.detach().to(torch::kCPU, torch::kDouble).clamp(-lim - 1, lim).to(torch::kInt).contiguous();
+  // Clamped in float to the floats an int32 holds (-2^31 and 2^31 - 128, the largest below 2^31):
+  // a double copy of a 21-million-element image costs more than the entropy coder.
+  const double lo = -2147483648.0, hi = 2147483520.0;
+  auto t = rounded.detach().to(torch::kCPU, torch::kFloat).clamp(lo, hi).to(torch::kInt).contiguous();
   return std::vector<int32_t>(t.data_ptr<int32_t>(), t.data_ptr<int32_t>() + t.numel());
 }
 
@@ -35,13 +44,17 @@ codec::Stream round_trip(const codec::Stream& s, double pixels, CodecTally& tall
   codec::Sizes sizes;
   auto bytes = codec::encode(s, &sizes);
   auto t1 = Clock::now();
-  auto decoded = codec::decode(bytes.data(), bytes.size());
+  // The decoder's bound on what a header may make it allocate is what was just encoded (a COCO
+  // batch of 16 at 800x1333 holds 3.6e8 FPN elements, beyond the default bound).
+  uint64_t elements = 0;
+  for (auto& sh : s.shapes) elements += sh.elements();
+  auto decoded = codec::decode(bytes.data(), bytes.size(), std::max<uint64_t>(elements, 1));
   auto t2 = Clock::now();
   tally.encode_seconds += std::chrono::duration<double>(t1 - t0).count();
   tally.decode_seconds += std::chrono::duration<double>(t2 - t1).count();
   tally.bytes += double(sizes.total);
   tally.side += double(sizes.side);
-  for (auto& sh : s.shapes) tally.elements += double(sh.elements());
+  tally.elements += double(elements);
   tally.pixels += pixels;
   if (ctx && tally.batches == 0) {
     const char* name = "bitstream-batch0.fjnc";

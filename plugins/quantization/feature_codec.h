@@ -23,6 +23,9 @@ struct CodecTally {
   std::map<std::string, double> metrics() const;
 };
 
+// A level's N, C, H, W as the bitstream records them (sizes checked to fit 32 bits).
+codec::LevelShape shape_of(const torch::Tensor& level);
+
 // round(F/Δ) (already rounded, as floats) as the codec's int32 symbols, N·C·H·W order.
 std::vector<int32_t> to_symbols(const torch::Tensor& rounded);
 torch::Tensor from_symbols(const std::vector<int32_t>& symbols, const torch::Tensor& like);

@@ -49,8 +49,7 @@ class MinMaxQuantization : public Distortion {
       const auto& f = clean.levels[i];
       codes.push_back(torch::floor(((f - low_) / (high_ - low_)).clamp(0, 1) * levels()));
       out.levels[i] = value_of(codes.back());
-      stream.shapes.push_back({static_cast<uint32_t>(f.size(0)), static_cast<uint32_t>(f.size(1)),
-                               static_cast<uint32_t>(f.size(2)), static_cast<uint32_t>(f.size(3))});
+      stream.shapes.push_back(quant::shape_of(f));
       stream.symbols.push_back(quant::to_symbols(codes.back()));
       error_ += (out.levels[i] - f).to(torch::kDouble).pow(2).sum().item<double>();
       elements_ += double(f.numel());

@@ -1,10 +1,10 @@
 #include "token_quantization.h"
 
 using featjnd::quant::Guide;
-using featjnd::quant::kTokenQuantizationParams;
+using featjnd::quant::kGuidedParams;
 using QuantFeatJND = featjnd::quant::TokenQuantizationWith<Guide::featjnd>;
 
 FEATJND_PLUGIN(
-    "distortion", "quant-featjnd", "1.1",
+    "distortion", "quant-featjnd", "1.2",
     "token-wise quantization, step per token from the FeatJND map (needs a fitted featjnd upstream)",
-    kTokenQuantizationParams, QuantFeatJND)
+    kGuidedParams, QuantFeatJND)

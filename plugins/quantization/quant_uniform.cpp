@@ -1,8 +1,8 @@
 #include "token_quantization.h"
 
 using featjnd::quant::Guide;
-using featjnd::quant::kTokenQuantizationParams;
+using featjnd::quant::kUniformParams;
 using QuantUniform = featjnd::quant::TokenQuantizationWith<Guide::uniform>;
 
-FEATJND_PLUGIN("distortion", "quant-uniform", "1.1", "uniform quantization, one step sqrt(12)*sigma_q",
-               kTokenQuantizationParams, QuantUniform)
+FEATJND_PLUGIN("distortion", "quant-uniform", "1.2", "uniform quantization, one step sqrt(12)*sigma_q",
+               kUniformParams, QuantUniform)

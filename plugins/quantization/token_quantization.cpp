@@ -64,10 +64,13 @@ torch::Tensor steps_of(const std::vector<int32_t>& q, float base, const torch::T
       .to(like.device(), like.scalar_type());
 }
 
-// The steps a bitstream can carry: q = round(8·log2(Δ/base)), and base·2^(q/8).
+// The steps a bitstream can carry: q = codec::log_step_index(Δ, base) (the one definition the
+// codec's tests check), and base·2^(q/8).
 torch::Tensor signalled(const torch::Tensor& step, float base, std::vector<int32_t>* q) {
-  *q = quant::to_symbols(
-      torch::round(8 * torch::log2(step.to(torch::kCPU, torch::kDouble) / double(base))).clamp(-1e5, 1e5));
+  const auto s = step.to(torch::kCPU, torch::kFloat).contiguous();
+  const float* v = s.data_ptr<float>();
+  q->resize(static_cast<size_t>(s.numel()));
+  for (size_t i = 0; i < q->size(); ++i) (*q)[i] = codec::log_step_index(v[i], base);
   return steps_of(*q, base, step);
 }
 
@@ -151,8 +154,7 @@ void TokenQuantization::code(const Features& clean, Features& out, const std::ve
                              codec::Stream& stream, const ApplyInfo& info) {
   for (size_t i = 0; i < out.levels.size(); ++i) {
     const auto& f = clean.levels[i];
-    stream.shapes.push_back({static_cast<uint32_t>(f.size(0)), static_cast<uint32_t>(f.size(1)),
-                             static_cast<uint32_t>(f.size(2)), static_cast<uint32_t>(f.size(3))});
+    stream.shapes.push_back(quant::shape_of(f));
     stream.symbols.push_back(quant::to_symbols(torch::round(f / steps[i])));
   }
   auto decoded = quant::round_trip(stream, info.pixels, state_->tally, ctx_);
@@ -178,21 +180,39 @@ void TokenQuantization::count(const torch::Tensor& f, const torch::Tensor& q, co
   state_->totals = state_->totals.defined() ? state_->totals + sums : sums;
 }
 
+// One table per guide: a parameter a guide does not use affects no stage (stages 0), so it is not
+// part of a run's identity and a sweep over it is refused (quant-uniform's seed would otherwise
+// make identical runs); the names stay valid in every spec.
+namespace {
 constexpr uint32_t kEval = FEATJND_STAGE_EVALUATE;
-const featjnd_param_info kTokenQuantizationParams[kTokenQuantizationParamCount] = {
-    featjnd::param("sigma_q", "float", "0.1", "noise budget σ_q: mean_t(Δ_t²)/12 = σ_q²", kEval, 0, 1e6),
-    featjnd::param("seed", "int", "0", "permutation seed (quant-random)", kEval, 0, 1e12),
-    featjnd::param("eps", "float", "1e-8", "ε in τ_t = ‖J_t‖ / (‖F_t‖ + ε)", kEval, 0, 1),
-    featjnd::param(
-        "floor", "float", "0.05",
-        "φ: the tolerance map is floored at φ·its mean, so no token keeps full precision (0: the paper's "
-        "unfloored map; no effect on quant-uniform)",
-        kEval, 0, 1),
-    featjnd::param(
-        "codec", "bool", "false",
-        "code each batch to a bitstream (steps as base·2^(q/8), rANS) and evaluate the decoded features; "
-        "records codec.bytes, codec.bpp, codec.bits_per_element, codec.side_share and times",
-        kEval),
-};
+constexpr featjnd_param_info sigma_q() {
+  return featjnd::param("sigma_q", "float", "0.1", "noise budget σ_q: mean_t(Δ_t²)/12 = σ_q²", kEval, 0, 1e6);
+}
+constexpr featjnd_param_info seed(uint32_t stages) {
+  return featjnd::param("seed", "int", "0", "permutation seed (quant-random only)", stages, 0, 1e12);
+}
+constexpr featjnd_param_info eps(uint32_t stages) {
+  return featjnd::param("eps", "float", "1e-8", "ε in τ_t = ‖J_t‖ / (‖F_t‖ + ε) (not quant-uniform)", stages, 0, 1);
+}
+constexpr featjnd_param_info floor_param(uint32_t stages) {
+  return featjnd::param("floor", "float", "0.05",
+                        "φ: the tolerance map is floored at φ·its mean, so no token keeps full precision (0: the "
+                        "paper's unfloored map; not quant-uniform)",
+                        stages, 0, 1);
+}
+constexpr featjnd_param_info codec_param() {
+  return featjnd::param("codec", "bool", "false",
+                        "code each batch to a bitstream (steps as base·2^(q/8), rANS) and evaluate the decoded "
+                        "features; records codec.bytes, codec.bpp, codec.bits_per_element, codec.side_share and times",
+                        kEval);
+}
+}  // namespace
+
+const featjnd_param_info kGuidedParams[kTokenQuantizationParamCount] = {sigma_q(), seed(0), eps(kEval), floor_param(kEval),
+                                                                        codec_param()};
+const featjnd_param_info kRandomParams[kTokenQuantizationParamCount] = {sigma_q(), seed(kEval), eps(kEval),
+                                                                        floor_param(kEval), codec_param()};
+const featjnd_param_info kUniformParams[kTokenQuantizationParamCount] = {sigma_q(), seed(0), eps(0), floor_param(0),
+                                                                         codec_param()};
 
 }  // namespace featjnd::quant

@@ -50,6 +50,9 @@ class TokenQuantizationWith : public TokenQuantization {
 };
 
 inline constexpr size_t kTokenQuantizationParamCount = 5;
-extern const featjnd_param_info kTokenQuantizationParams[kTokenQuantizationParamCount];
+// The parameters of each guide (those a guide does not use affect no stage).
+extern const featjnd_param_info kGuidedParams[kTokenQuantizationParamCount];
+extern const featjnd_param_info kRandomParams[kTokenQuantizationParamCount];
+extern const featjnd_param_info kUniformParams[kTokenQuantizationParamCount];
 
 }  // namespace featjnd::quant

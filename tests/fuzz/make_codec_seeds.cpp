@@ -1,4 +1,6 @@
-// Writes a few valid feature bitstreams (every method, several shapes) as the fuzzer's seed corpus.
+// Writes a few valid feature bitstreams (every method, several shapes, both versions) as the
+// fuzzer's seed corpus; the larger shapes give version 2 its 8- and 32-way streams, which the
+// AVX2 decoder takes.
 #include <cstdio>
 #include <fstream>
 #include <random>
@@ -16,7 +18,8 @@ int main(int argc, char** argv) {
   std::mt19937 gen(1);
   int k = 0;
   for (auto m : {Method::guided, Method::random, Method::uniform, Method::minmax})
-    for (auto shapes : std::vector<std::vector<LevelShape>>{{{1, 2, 3, 3}}, {{2, 4, 4, 4}, {2, 4, 2, 2}}, {{1, 1, 1, 1}}}) {
+    for (auto shapes : std::vector<std::vector<LevelShape>>{
+             {{1, 2, 3, 3}}, {{2, 4, 4, 4}, {2, 4, 2, 2}}, {{1, 1, 1, 1}}, {{1, 8, 16, 16}}, {{1, 16, 32, 32}}}) {
       Stream s;
       s.method = m;
       s.shapes = shapes;
@@ -28,9 +31,11 @@ int main(int argc, char** argv) {
         s.symbols.push_back(v);
         if (m == Method::guided || m == Method::random) s.log_steps.push_back(q);
       }
-      auto bytes = encode(s);
-      std::ofstream(std::string(argv[1]) + "/seed" + std::to_string(k++), std::ios::binary)
-          .write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
+      for (uint8_t version : {1, 2}) {
+        auto bytes = encode(s, nullptr, version);
+        std::ofstream(std::string(argv[1]) + "/seed" + std::to_string(k++), std::ios::binary)
+            .write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
+      }
     }
   return 0;
 }

@@ -3,6 +3,9 @@ set -euo pipefail
 : "${ENGINE:?ENGINE must point at featjnd-engine}"
 : "${TEST_PLUGINS:?}"
 : "${SOURCE_DIR:?}"
+# The project's Python environment (CMake's FEATJND_PYTHON: torch, torchvision, timm and the
+# reference libraries), else python3 on PATH.
+PYTHON=${PYTHON:-python3}
 GOOD="$TEST_PLUGINS/good"
 SPECS="$SOURCE_DIR/tests/specs"
 TMP=$(mktemp -d /tmp/featjnd-it.XXXXXX)

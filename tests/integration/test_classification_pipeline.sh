@@ -2,7 +2,7 @@
 # both splits, every distortion and control, then the report and the figures.
 source "$(dirname "$0")/lib.sh"
 cd "$TMP"
-python3 - "$SOURCE_DIR/experiments/quickstart.json" >"$TMP/small.json" <<'PY'
+"$PYTHON" - "$SOURCE_DIR/experiments/quickstart.json" >"$TMP/small.json" <<'PY'
 import json, sys
 spec = json.load(open(sys.argv[1]))
 spec["name"] = "quickstart-small"
@@ -22,13 +22,13 @@ DB="$TMP/small.db"
 "$ENGINE" run "$TMP/small.json" --db "$DB" 2>"$TMP/log" || { cat "$TMP/log"; fail "the pipeline failed"; }
 [[ $(sql "$DB" "SELECT COUNT(*) FROM runs WHERE status='finished'") == 41 ]] || fail "expected 41 finished runs"
 clean=$(sql "$DB" "SELECT MIN(value) FROM metrics WHERE key='clean.top1'")
-python3 -c "assert float('$clean') > 0.6, 'clean top1 $clean after one epoch on 3000 images'"
+"$PYTHON" -c "assert float('$clean') > 0.6, 'clean top1 $clean after one epoch on 3000 images'"
 # The two splits see different features, from one prepared network.
 [[ $(sql "$DB" "SELECT COUNT(*) FROM runs WHERE stage='prepare'") == 1 ]] || fail "the network was prepared twice"
 [[ $(sql "$DB" "SELECT COUNT(DISTINCT ROUND(m.value, 9)) FROM metrics m JOIN params p ON p.run_id=m.run_id WHERE m.key='nrmse' AND p.key='featjnd.alpha' AND p.value=0.5 AND m.run_id IN (SELECT run_id FROM params WHERE key='featjnd.mode' AND value='adaptive')") == 2 ]] ||
   fail "both splits gave the same FeatJND NRMSE"
 # Quantization at a large budget zeroes features: measured NRMSE stays at or below 1.
-python3 -c "assert float('$(sql "$DB" "SELECT MAX(m.value) FROM metrics m JOIN runs r ON r.id=m.run_id WHERE r.stage LIKE 'eval-quant%' AND m.key='nrmse'")') <= 1.0 + 1e-6"
+"$PYTHON" -c "assert float('$(sql "$DB" "SELECT MAX(m.value) FROM metrics m JOIN runs r ON r.id=m.run_id WHERE r.stage LIKE 'eval-quant%' AND m.key='nrmse'")') <= 1.0 + 1e-6"
 
 "$ENGINE" report "$DB" >"$TMP/report.txt"
 for section in "against Gaussian noise at matched NRMSE" "Calibration: drop from clean top-1" "Controls" \
@@ -40,7 +40,7 @@ done
 for row in "FeatJND-based" "Random" "Δ" "Uniform" "resnet18 split=layer3"; do
   grep -qF "$row" "$TMP/t2.txt" || { cat "$TMP/t2.txt"; fail "Table 2 lacks: $row"; }
 done
-"$ENGINE" report "$DB" --table2 --format json | /usr/bin/python3 -c "
+"$ENGINE" report "$DB" --table2 --format json | "$PYTHON" -c "
 import json, sys
 t = json.load(sys.stdin)['table2']
 assert [b['task'] for b in t] == ['classification'], t
@@ -50,7 +50,7 @@ assert all(c['random']['n'] == 2 for r in t[0]['rows'] for c in r['cells'])" || 
 "$ENGINE" report "$DB" --table2 --format md | grep -q "^| 0.8 | FeatJND-based |" || fail "Table 2 markdown"
 { echo '\documentclass{article}\begin{document}'; "$ENGINE" report "$DB" --table2 --format latex; echo '\end{document}'; } >"$TMP/t2.tex"
 (cd "$TMP" && pdflatex -interaction=nonstopmode -halt-on-error t2.tex >"$TMP/latex.log" 2>&1) || { tail -20 "$TMP/latex.log"; fail "the LaTeX Table 2 does not compile"; }
-"$ENGINE" report "$DB" --format json | /usr/bin/python3 -c "
+"$ENGINE" report "$DB" --format json | "$PYTHON" -c "
 import json, sys
 a = json.load(sys.stdin)['analyses']['top1']
 assert a['metric'] == 'top1' and len(a['groups']) == 2, a['varying']

@@ -2,7 +2,7 @@
 source "$(dirname "$0")/lib.sh"
 cd "$TMP"
 
-python3 - "$SPECS/toy_sweep.json" >"$TMP/bad.json" <<'PY'
+"$PYTHON" - "$SPECS/toy_sweep.json" >"$TMP/bad.json" <<'PY'
 import json, sys
 spec = json.load(open(sys.argv[1]))
 spec["colour"] = "red"
@@ -28,7 +28,7 @@ expect_error "device cuda:7 is not available" "$ENGINE" run "$SPECS/toy_sweep.js
 expect_error "unknown command 'rnu'" "$ENGINE" rnu
 
 # One line however many problems: 2,000 unknown keys give the first three and a count.
-python3 - "$SPECS/toy_sweep.json" >"$TMP/many.json" <<'PY'
+"$PYTHON" - "$SPECS/toy_sweep.json" >"$TMP/many.json" <<'PY'
 import json, sys
 spec = json.load(open(sys.argv[1]))
 spec.update({f"key{i}": i for i in range(2000)})
@@ -37,7 +37,7 @@ PY
 expect_error "and 1997 more problems" "$ENGINE" run "$TMP/many.json" --plugin-dir "$GOOD" --dry-run
 [[ $(wc -l <"$TMP/err") -eq 1 ]] || fail "2,000 unknown keys printed $(wc -l <"$TMP/err") lines"
 # A stage without keys: one line.
-python3 - "$SPECS/toy_sweep.json" >"$TMP/stage.json" <<'PY'
+"$PYTHON" - "$SPECS/toy_sweep.json" >"$TMP/stage.json" <<'PY'
 import json, sys
 spec = json.load(open(sys.argv[1]))
 spec["stages"].append({})
@@ -46,7 +46,7 @@ PY
 expect_error "stage.json:/stages/4" "$ENGINE" run "$TMP/stage.json" --plugin-dir "$GOOD" --dry-run
 [[ $(wc -l <"$TMP/err") -eq 1 ]] || { cat "$TMP/err"; fail "an empty stage printed several lines"; }
 # 100,000 nested arrays: refused before parsing (it was a stack overflow).
-python3 -c "print('{\"name\": ' + '[' * 100000 + ']' * 100000 + '}')" >"$TMP/deep.json"
+"$PYTHON" -c "print('{\"name\": ' + '[' * 100000 + ']' * 100000 + '}')" >"$TMP/deep.json"
 expect_error "deep.json: arrays or objects nested deeper than 256 levels at line 1 column 265" \
   "$ENGINE" run "$TMP/deep.json" --plugin-dir "$GOOD" --dry-run
 [[ $(wc -l <"$TMP/err") -eq 1 ]] || fail "the deep spec printed several lines"
@@ -68,5 +68,19 @@ expect_error "database '$TMP/none.db' does not exist" "$ENGINE" status "$TMP/non
 
 "$ENGINE" --help | grep -q "merge OUT" || fail "--help lacks merge"
 "$ENGINE" run --help | grep -q -- "--shard" || fail "run --help lacks --shard"
-"$ENGINE" --version | grep -q "plugin API 4" || fail "--version lacks the plugin API"
+"$ENGINE" --version | grep -q "plugin API 5" || fail "--version lacks the plugin API"
+
+# A parameter its plugin does not use (quant-uniform's seed, eps and floor) is in no run's identity:
+# setting it leaves the hashes as they are, and sweeping it is refused (it made identical runs).
+QS=$SOURCE_DIR/experiments/quickstart.json
+hashes() { "$ENGINE" run "$QS" --dry-run "$@" | grep " eval-quant-uniform " | awk '{print $3}' | sort; }
+[[ -n "$(hashes)" && "$(hashes)" == "$(hashes --set '/components/quant-uniform/params={"seed": 5, "floor": 0.2, "eps": 0.01}')" ]] ||
+  fail "quant-uniform's unused seed, floor or eps changed a run's identity"
+[[ "$(hashes)" != "$(hashes --set '/components/quant-uniform/params={"codec": true}')" ]] || fail "codec, which quant-uniform uses, left the hashes"
+expect_error "/sweep/quant-uniform/seed: quant-uniform does not use its parameter seed (it affects no stage); sweeping it would repeat identical runs" \
+  "$ENGINE" run "$QS" --dry-run --set '/sweep/quant-uniform/seed=[0, 1]'
+# Integrated Gradients with one step: Gauss-Legendre takes it; the Riemann rules need two (as Captum).
+expect_error "/stages/7/params/ig_steps: 1 step with riemann_left: the Riemann rules need at least 2" \
+  "$ENGINE" run "$QS" --dry-run --set '/stages/7/params={"ig_steps": 1, "ig_method": "riemann_left"}'
+"$ENGINE" run "$QS" --dry-run --set '/stages/7/params={"ig_steps": 1}' >/dev/null || fail "ig_steps 1 with gausslegendre refused"
 echo "cli errors: ok"

@@ -19,7 +19,7 @@ out=$("$ENGINE" coco-eval --gt "$TMP/gt.json" --dt "$TMP/dt.json" --iou bbox 2>/
 contains "$out" "Average Precision  (AP) @[ IoU=0.50:0.95 | area=   all | maxDets=100 ] = 0.500"
 contains "$out" "Average Recall     (AR) @[ IoU=0.50:0.95 | area=medium | maxDets=100 ] = 0.000"
 json=$("$ENGINE" coco-eval --gt "$TMP/gt.json" --dt "$TMP/dt.json" --iou segm --json 2>/dev/null)
-/usr/bin/python3 - "$json" <<'PY' || fail "--json stats are not the hand-computed ones: $json"
+"$PYTHON" - "$json" <<'PY' || fail "--json stats are not the hand-computed ones: $json"
 import json, sys
 s = json.loads(sys.argv[1])["stats"]
 # shirt: AP 1 (small), bag: AP 0 (medium, missed); large: no ground truth.
@@ -28,6 +28,17 @@ assert len(s) == 12 and all(abs(a - b) < 1e-9 for a, b in zip(s, want)), s
 PY
 echo '[{"image_id":1,"category_id":1,"bbox":[0,0,1,1],"score":1},{"image_id":1,"category_id":1,"bbox":[0,0],"score":1}]' >"$TMP/bad.json"
 expect_error "bad.json: /1/bbox: expected [x, y, width, height]" "$ENGINE" coco-eval --gt "$TMP/gt.json" --dt "$TMP/bad.json"
+# A results file is checked in full whatever the IoU type: a negative box size, and in bbox mode a
+# segmentation of another size or with counts that do not tile its image.
+echo '[{"image_id":1,"category_id":1,"bbox":[0,0,-5,10],"score":1}]' >"$TMP/neg.json"
+expect_error "neg.json: /0/bbox: expected a width and height ≥ 0; found -5 x 10" "$ENGINE" coco-eval --gt "$TMP/gt.json" --dt "$TMP/neg.json" --iou bbox
+echo '[{"image_id":1,"category_id":1,"bbox":[0,0,5,5],"score":1,"segmentation":{"size":[10,10],"counts":[100]}}]' >"$TMP/size.json"
+expect_error "size.json: /0/segmentation/size: the mask is 10x10, its image 50x60" "$ENGINE" coco-eval --gt "$TMP/gt.json" --dt "$TMP/size.json" --iou bbox
+echo '[{"image_id":1,"category_id":1,"bbox":[0,0,5,5],"score":1,"segmentation":{"size":[50,60],"counts":[10,20]}}]' >"$TMP/counts.json"
+expect_error "counts.json: /0/segmentation/counts: runs cover 30 pixels" "$ENGINE" coco-eval --gt "$TMP/gt.json" --dt "$TMP/counts.json" --iou bbox
+for f in neg size counts; do
+  [[ $("$ENGINE" coco-eval --gt "$TMP/gt.json" --dt "$TMP/$f.json" --iou bbox 2>&1 >/dev/null | wc -l) -eq 1 ]] || fail "$f.json: more than one line"
+done
 [[ $(wc -l <"$TMP/err") -eq 1 ]] || fail "expected one stderr line, got: $(cat "$TMP/err")"
 expect_error "--iou 'mask': expected bbox or segm" "$ENGINE" coco-eval --gt "$TMP/gt.json" --dt "$TMP/dt.json" --iou mask
 expect_error "missing.json: cannot open" "$ENGINE" coco-eval --gt "$TMP/missing.json" --dt "$TMP/dt.json"

@@ -3,7 +3,7 @@
 # (no duplicated metric rows); a third invocation completes what is left.
 source "$(dirname "$0")/lib.sh"
 cd "$TMP"
-python3 - "$SPECS/toy_slow.json" >"$TMP/slow.json" <<'PY'
+"$PYTHON" - "$SPECS/toy_slow.json" >"$TMP/slow.json" <<'PY'
 import json, sys
 spec = json.load(open(sys.argv[1]))
 spec["components"]["noise"]["params"]["sleep_ms"] = 100

@@ -1,7 +1,7 @@
 # A run that aborts its worker fails alone: the sweep goes on and the exit code says so.
 source "$(dirname "$0")/lib.sh"
 cd "$TMP"
-python3 - "$SPECS/toy_sweep.json" >"$TMP/crash.json" <<'PY'
+"$PYTHON" - "$SPECS/toy_sweep.json" >"$TMP/crash.json" <<'PY'
 import json, sys
 spec = json.load(open(sys.argv[1]))
 spec["name"] = "toy-crash"

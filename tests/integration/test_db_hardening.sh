@@ -29,6 +29,51 @@ dd if=/dev/zero of="$TMP/damaged.db" bs=4096 seek=$((pages / 2)) count=2 conv=no
 before=$(sha256sum <"$TMP/damaged.db")
 expect_error "is damaged" "$ENGINE" run "$SPEC" --plugin-dir "$GOOD" --db "$TMP/damaged.db"
 [[ $(sha256sum <"$TMP/damaged.db") == "$before" ]] || fail "the damaged database was written to"
+[[ $(wc -l <"$TMP/err") -eq 1 ]] || { cat "$TMP/err"; fail "a damaged database gave more than one line"; }
+# A damaged index page: quick_check lists a hundred problems; run and merge say the first and how
+# many more, in one line.
+cp "$TMP/r.db" "$TMP/index.db"
+sqlite3 "$TMP/index.db" "PRAGMA wal_checkpoint(TRUNCATE)" >/dev/null
+root=$(sqlite3 "$TMP/index.db" "SELECT rootpage FROM sqlite_master WHERE name='metrics_by_run'")
+dd if=/dev/zero of="$TMP/index.db" bs=1 seek=$(((root - 1) * 4096 + 100)) count=200 conv=notrunc status=none
+for cmd in "run $SPEC --plugin-dir $GOOD --db $TMP/index.db" "merge $TMP/m.db $TMP/index.db"; do
+  # shellcheck disable=SC2086  # the command's words
+  expect_error "is damaged (quick_check: On tree page" "$ENGINE" $cmd
+  [[ $(wc -l <"$TMP/err") -eq 1 ]] || { cat "$TMP/err"; fail "$cmd: more than one line"; }
+  grep -Eq "; and [0-9]+\+? more problems\); restore it" "$TMP/err" || { cat "$TMP/err"; fail "$cmd: no count of the further problems"; }
+done
+
+# A bit changed inside a value (the last bit of a metric's double): the file's structure is sound, so
+# quick_check passes, but the row's checksum does not match: report, export, merge and run refuse
+# it in one line, and run writes nothing.
+cp "$TMP/r.db" "$TMP/flip.db"
+sqlite3 "$TMP/flip.db" "PRAGMA wal_checkpoint(TRUNCATE)" >/dev/null
+"$PYTHON" - "$TMP/flip.db" <<'PY' || fail "could not flip a bit in a metric"
+import sqlite3, struct, sys
+path = sys.argv[1]
+db = sqlite3.connect(path)
+values = [v for (v,) in db.execute("SELECT value FROM metrics WHERE key = 'nrmse'")]
+db.close()
+data = bytearray(open(path, "rb").read())
+for v in values:  # a value whose 8 bytes occur once in the file (SQLite stores REAL big-endian)
+    raw = struct.pack(">d", v)
+    at = data.find(raw)
+    if at >= 0 and data.find(raw, at + 1) < 0:
+        data[at + 7] ^= 1
+        open(path, "wb").write(data)
+        sys.exit(0)
+sys.exit(1)
+PY
+[[ $(sqlite3 "$TMP/flip.db" "PRAGMA quick_check") == ok ]] || fail "quick_check saw the flipped bit (the test needs one it cannot see)"
+before=$(sha256sum <"$TMP/flip.db")
+for cmd in "report $TMP/flip.db" "export $TMP/flip.db --format json -o $TMP/flip.json" "merge $TMP/fm.db $TMP/flip.db" \
+           "run $SPEC --plugin-dir $GOOD --db $TMP/flip.db"; do
+  # shellcheck disable=SC2086  # the command's words
+  expect_error "holds values changed after they were written: 1 row of metrics does not match its checksum" "$ENGINE" $cmd
+  [[ $(wc -l <"$TMP/err") -eq 1 ]] || { cat "$TMP/err"; fail "$cmd: more than one line"; }
+done
+[[ $(sha256sum <"$TMP/flip.db") == "$before" && ! -e "$TMP/flip.json" && ! -e "$TMP/fm.db" ]] ||
+  fail "a database with a changed value was written to, or its results written out"
 
 # A file-size limit: one line naming the write that failed, not a silent SIGXFSZ.
 rc=0

@@ -3,7 +3,7 @@
 # evaluation against the annotation file in original image coordinates.
 source "$(dirname "$0")/lib.sh"
 cd "$TMP"
-/usr/bin/python3 - <<'PY' || fail "cannot write the COCO fixture"
+"$PYTHON" - <<'PY' || fail "cannot write the COCO fixture"
 import json, os
 import numpy as np
 from PIL import Image
@@ -20,7 +20,7 @@ for split in ("val2017", "train2017"):
     json.dump({"images": images, "annotations": anns, "categories": [{"id": 1, "name": "person"}, {"id": 3, "name": "car"}]},
               open(f"data/coco/annotations/instances_{split}.json", "w"))
 PY
-/usr/bin/python3 "$SOURCE_DIR/tools/export_weights.py" --model maskrcnn_resnet50_fpn --weights random --out weights/maskrcnn_r50.safetensors >/dev/null ||
+"$PYTHON" "$SOURCE_DIR/tools/export_weights.py" --model maskrcnn_resnet50_fpn --weights random --out weights/maskrcnn_r50.safetensors >/dev/null ||
   fail "cannot export Mask R-CNN weights"
 # Batches of one image: the two images have different sizes, so the FPN levels differ from batch to
 # batch — what FeatJND's fit, its mean-map control and the quantizers meet on COCO.
@@ -57,4 +57,12 @@ for stage in eval-quant-featjnd eval-quant-random eval-quant-uniform; do
   v=$(sql "$TMP/coco.db" "SELECT value FROM metrics m JOIN runs r ON r.id=m.run_id WHERE r.stage='$stage' AND key='quant.unquantized_share'")
   [[ $v == 0 || $v == 0.0 ]] || fail "$stage: unquantized share '$v'"
 done
+# The checkpoint's own transform (torchvision's detection recipe, from export_weights.py's metadata)
+# is the one the runs used and recorded.
+rel=$(sql "$TMP/coco.db" "SELECT a.path FROM artifacts a JOIN runs r ON r.id=a.run_id WHERE r.stage='eval-gaussian' AND a.name='preprocess.json'")
+"$PYTHON" - "$TMP/$rel" <<'PY' || fail "preprocess.json is not torchvision's detection recipe"
+import json, sys
+r = json.load(open(sys.argv[1]))
+assert (r["resize"], r["max_size"], r["crop"], r["resize_on"], r["antialias"], r["pad_divisor"]) == (800, 1333, 0, "float", False, 32), r
+PY
 echo "detection on COCO: ok"

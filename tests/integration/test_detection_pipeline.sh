@@ -25,14 +25,14 @@ contains "$out" "Controls"
 # The scenes' COCO file: the ground truth scored against itself is a perfect result.
 gt=$(find "$TMP" -name scenes_val.json | head -1)
 [[ -n "$gt" ]] || fail "the prepare stage wrote no scenes_val.json"
-/usr/bin/python3 - "$gt" "$TMP/self.json" <<'PY'
+"$PYTHON" - "$gt" "$TMP/self.json" <<'PY'
 import json, sys
 gt = json.load(open(sys.argv[1]))
 json.dump([{"image_id": a["image_id"], "category_id": a["category_id"], "bbox": a["bbox"], "score": 1.0,
             "segmentation": a["segmentation"]} for a in gt["annotations"]], open(sys.argv[2], "w"))
 PY
 for iou in bbox segm; do
-  ap=$("$ENGINE" coco-eval --gt "$gt" --dt "$TMP/self.json" --iou $iou --json | /usr/bin/python3 -c "import json,sys; print(json.load(sys.stdin)['stats'][0])")
-  /usr/bin/python3 -c "import sys; sys.exit(0 if abs(float('$ap') - 1) < 1e-9 else 1)" || fail "$iou AP of the ground truth against itself is $ap"
+  ap=$("$ENGINE" coco-eval --gt "$gt" --dt "$TMP/self.json" --iou $iou --json | "$PYTHON" -c "import json,sys; print(json.load(sys.stdin)['stats'][0])")
+  "$PYTHON" -c "import sys; sys.exit(0 if abs(float('$ap') - 1) < 1e-9 else 1)" || fail "$iou AP of the ground truth against itself is $ap"
 done
 echo "detection pipeline: ok"

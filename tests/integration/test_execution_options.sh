@@ -7,7 +7,7 @@
 # in float32, 0.55 in bf16 after 3 epochs) — and is compared by its first loss instead.
 source "$(dirname "$0")/lib.sh"
 
-/usr/bin/python3 - "$SPECS/toy_sweep.json" "$TMP/spec.json" <<'PY'
+"$PYTHON" - "$SPECS/toy_sweep.json" "$TMP/spec.json" <<'PY'
 import json, sys
 s = json.load(open(sys.argv[1]))
 s["name"] = "execution"
@@ -45,7 +45,7 @@ for name in plain off channels_last bf16 plain_trained bf16_trained; do
      WHERE (r.stage = 'eval-noise' AND m.key IN ('top1', 'nrmse', 'cosine', 'clean.top1'))
         OR (r.stage = 'prepare' AND m.key = 'train.loss' AND m.step = 0) ORDER BY m.key" --format json >"$TMP/$name.json"
 done
-/usr/bin/python3 - "$TMP" <<'PY'
+"$PYTHON" - "$TMP" <<'PY'
 import json, sys
 d = sys.argv[1]
 load = lambda n: {r["key"]: r["value"] for r in json.load(open(f"{d}/{n}.json"))}
@@ -56,16 +56,17 @@ assert plain == off, (plain, off)
 for k in plain:
     assert abs(cl[k] - plain[k]) <= 1e-5 * max(1.0, abs(plain[k])), ("channels_last", k, cl[k], plain[k])
 # bf16 keeps 8 significant bits (a relative step of 2^-8 = 0.4 %); the features leave the autocast
-# region in float32, so NRMSE and cosine move by a fraction of that; top-1 may move by a few of the
-# 128 evaluation samples whose decision is that close.
+# region in float32, so NRMSE and cosine move by a fraction of that: measured 0.031 % and 0.037 %
+# (LibTorch 2.11, this toy network; the README states it), asserted within 0.1 %. Top-1 may move by a
+# few of the 128 evaluation samples whose decision is that close.
 assert any(bf[k] != plain[k] for k in ("nrmse", "cosine")), "autocast did not change the arithmetic"
 for k in ("nrmse", "cosine"):
-    assert abs(bf[k] - plain[k]) <= 0.01 * abs(plain[k]), ("bf16", k, bf[k], plain[k])
+    assert abs(bf[k] - plain[k]) <= 0.001 * abs(plain[k]), ("bf16", k, bf[k], plain[k])
 for k in ("top1", "clean.top1"):
     assert abs(bf[k] - plain[k]) <= 4 / 128, ("bf16", k, bf[k], plain[k])
 trained, bf_trained = load("plain_trained")["train.loss"], load("bf16_trained")["train.loss"]
 assert trained != bf_trained, "autocast did not reach the training"
-assert abs(bf_trained - trained) <= 0.004 * trained, ("bf16 first loss", bf_trained, trained)
+assert abs(bf_trained - trained) <= 1e-4 * trained, ("bf16 first loss", bf_trained, trained)  # measured 4.3e-6
 print("fp32 vs bf16:", {k: (round(plain[k], 6), round(bf[k], 6)) for k in sorted(plain)},
       "first loss", (round(trained, 6), round(bf_trained, 6)))
 PY

@@ -4,7 +4,7 @@
 source "$(dirname "$0")/lib.sh"
 cd "$TMP"
 # Evaluations of 300 ms each, so that the second worker has started before the queue is empty.
-python3 - "$SPECS/toy_slow.json" 300 >"$TMP/slow300.json" <<'PY'
+"$PYTHON" - "$SPECS/toy_slow.json" 300 >"$TMP/slow300.json" <<'PY'
 import json, sys
 spec = json.load(open(sys.argv[1]))
 spec["components"]["noise"]["params"]["sleep_ms"] = int(sys.argv[2])
@@ -24,7 +24,7 @@ for d in cpu-0 cpu-1; do
 done
 "$ENGINE" export "$TMP/two.db" --format json -o "$TMP/two.json"
 "$ENGINE" export "$TMP/one.db" --format json -o "$TMP/one.json"
-/usr/bin/python3 "$SOURCE_DIR/tests/integration/compare_runs.py" "$TMP/two.json" "$TMP/one.json" ||
+"$PYTHON" "$SOURCE_DIR/tests/integration/compare_runs.py" "$TMP/two.json" "$TMP/one.json" ||
   fail "two devices gave other results than one"
 
 # Kill cpu:1's worker during two runs in a row: those two runs fail (SIGKILL recorded), the device

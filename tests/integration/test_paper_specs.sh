@@ -3,7 +3,7 @@
 source "$(dirname "$0")/lib.sh"
 cd "$TMP"
 # The quantization specs and the Mask R-CNN cases of Figs. 5/6 are generated from one description.
-/usr/bin/python3 "$SOURCE_DIR/tools/make_paper_specs.py" --check || fail "experiments/ differ from tools/make_paper_specs.py"
+"$PYTHON" "$SOURCE_DIR/tools/make_paper_specs.py" --check || fail "experiments/ differ from tools/make_paper_specs.py"
 for spec in fig4_classification fig8_alpha fig10_quant_classification; do
   out=$("$ENGINE" run "$SOURCE_DIR/experiments/$spec.json" --dry-run) || fail "$spec does not validate"
   contains "$out" "6 prepare"

@@ -7,14 +7,14 @@ contains "$out" "sigma"
 contains "$out" "$GOOD/toy_noise.so"
 
 json=$("$ENGINE" plugins --plugin-dir "$GOOD" --json)
-python3 -c 'import json,sys; d=json.load(sys.stdin); n={p["name"] for p in d}; assert {"toy-conv","toy-classify","toy-noise","toy-fit"} <= n, n' <<<"$json"
+"$PYTHON" -c 'import json,sys; d=json.load(sys.stdin); n={p["name"] for p in d}; assert {"toy-conv","toy-classify","toy-noise","toy-fit"} <= n, n' <<<"$json"
 
 # FEATJND_PLUGIN_PATH is searched too.
 out=$(FEATJND_PLUGIN_PATH="$GOOD" "$ENGINE" plugins)
 contains "$out" "toy-fit"
 
 expect_error "was built for plugin API 999 and LibTorch" "$ENGINE" plugins --plugin-dir "$TEST_PLUGINS/wrong_api"
-grep -qF "this engine expects plugin API 4" "$TMP/err" || fail "the API refusal does not say what is expected"
+grep -qF "this engine expects plugin API 5" "$TMP/err" || fail "the API refusal does not say what is expected"
 grep -qF "$TEST_PLUGINS/wrong_api/wrong_api_version.so" "$TMP/err" || fail "the API refusal does not name the file"
 [[ $(wc -l <"$TMP/err") -eq 1 ]] || fail "the API refusal is not one line"
 

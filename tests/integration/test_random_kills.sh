@@ -1,7 +1,9 @@
 # SIGKILL at random (seeded) times, KILLS of each kind (default 20): of the engine, of a worker, of
 # the whole process group, and of the engine during the prepare stage; then the same command again
-# until the sweep is done. Every run exactly once, metrics and artifacts equal to an uninterrupted
-# run's, PRAGMA integrity_check ok. A failure prints the seed and the kill that preceded it.
+# until the sweep is done. Every kill must land: its target alive and dying of SIGKILL (an engine
+# that finished first fails the test), and every kind must have redone runs. Every run exactly
+# once, metrics and artifacts equal to an uninterrupted run's, PRAGMA integrity_check ok. A failure
+# prints the seed and the kill that preceded it.
 source "$(dirname "$0")/lib.sh"
 cd "$TMP"
 KILLS=${KILLS:-20}
@@ -11,7 +13,7 @@ echo "random kills: $KILLS per kind, seed $SEED"
 # The toy sweep with evaluations of 150 ms (36 of them) and a longer training run (the prepare stage).
 # Each kill waits until the new engine has a run of its own running (start_time after its start),
 # then a random delay.
-python3 - "$SPECS/toy_sweep.json" >"$TMP/spec.json" <<'PY'
+"$PYTHON" - "$SPECS/toy_sweep.json" >"$TMP/spec.json" <<'PY'
 import json, sys
 spec = json.load(open(sys.argv[1]))
 spec["name"] = "toy-kills"
@@ -48,31 +50,47 @@ verify() {  # DB KIND: finish the sweep, then compare with the reference
   [[ $(sql "$db" "SELECT COUNT(*) FROM (SELECT run_id, key, step FROM metrics GROUP BY run_id, key, step HAVING COUNT(*) > 1)") == 0 ]] ||
     fail "$kind: metric rows written twice"
   "$ENGINE" export "$db" --format json -o "$TMP/$kind.json"
-  /usr/bin/python3 "$SOURCE_DIR/tests/integration/compare_runs.py" "$TMP/$kind.json" "$TMP/ref.json" >/dev/null ||
+  "$PYTHON" "$SOURCE_DIR/tests/integration/compare_runs.py" "$TMP/$kind.json" "$TMP/ref.json" >/dev/null ||
     fail "$kind: the results differ from the uninterrupted run (seed $SEED)"
   artifacts "$db" | diff -q - "$TMP/ref.artifacts.csv" >/dev/null || fail "$kind: the artifacts differ from the uninterrupted run"
-  echo "$kind: $(sql "$db" "SELECT COUNT(*) FROM invocations") invocations, $(sql "$db" "SELECT SUM(attempt) - COUNT(*) FROM runs") runs redone; equal to the uninterrupted run"
+  local redone
+  redone=$(sql "$db" "SELECT SUM(attempt) - COUNT(*) FROM runs")
+  [[ $redone -ge 1 ]] || fail "$kind: no run was redone: the kills did not interrupt any run"
+  echo "$kind: $(sql "$db" "SELECT COUNT(*) FROM invocations") invocations, $redone runs redone; equal to the uninterrupted run"
 }
+
+# kill_landed PID WHAT KIND K: SIGKILL the target, which must be alive, and check that it died of it.
+kill_landed() {
+  local pid=$1 what=$2 kind=$3 k=$4 rc=0
+  kill -9 $what 2>/dev/null || fail "$kind: kill $k found its target gone (the engine had finished; seed $SEED)"
+  wait "$pid" 2>/dev/null || rc=$?
+  [[ $rc -eq 137 ]] || fail "$kind: after kill $k the engine exited with $rc, not by SIGKILL (137; seed $SEED)"
+}
+# Whether enough runs are left for another kill to interrupt one (an engine about to finish would
+# exit before a random delay ends).
+runs_left() { [[ $(( total - $(state "$1" "SELECT COUNT(*) FROM runs WHERE status='finished'") )) -ge 8 ]]; }
 
 # 1. The engine, at a random moment of the sweep (its workers die with it).
 for k in $(seq "$KILLS"); do
+  [[ ! -e $TMP/engine.db ]] || runs_left "$TMP/engine.db" || break
   t0=$(date +%s.%N)
   "$ENGINE" run "$TMP/spec.json" --plugin-dir "$GOOD" --db "$TMP/engine.db" >/dev/null 2>>"$TMP/engine.log" & pid=$!
-  wait_for "$TMP/engine.db" "SELECT COUNT(*) FROM runs WHERE status='running' AND start_time > $t0" || true
+  wait_for "$TMP/engine.db" "SELECT COUNT(*) FROM runs WHERE status='running' AND start_time > $t0" ||
+    fail "engine: no run started after kill $((k - 1))"
   ms_sleep $((RANDOM % 900))
-  kill -9 "$pid" 2>/dev/null || true
-  wait "$pid" 2>/dev/null || true
+  kill_landed "$pid" "$pid" engine "$k"
 done
 verify "$TMP/engine.db" engine
 
 # 2. The whole process group (engine and workers at once).
 for k in $(seq "$KILLS"); do
+  [[ ! -e $TMP/group.db ]] || runs_left "$TMP/group.db" || break
   t0=$(date +%s.%N)
   setsid "$ENGINE" run "$TMP/spec.json" --plugin-dir "$GOOD" --db "$TMP/group.db" >/dev/null 2>>"$TMP/group.log" & pid=$!
-  wait_for "$TMP/group.db" "SELECT COUNT(*) FROM runs WHERE status='running' AND start_time > $t0" || true
+  wait_for "$TMP/group.db" "SELECT COUNT(*) FROM runs WHERE status='running' AND start_time > $t0" ||
+    fail "group: no run started after kill $((k - 1))"
   ms_sleep $((RANDOM % 900))
-  kill -9 -- "-$pid" 2>/dev/null || kill -9 "$pid" 2>/dev/null || true
-  wait "$pid" 2>/dev/null || true
+  kill_landed "$pid" "-- -$pid" group "$k"
 done
 verify "$TMP/group.db" group
 
@@ -83,11 +101,10 @@ for k in $(seq "$KILLS"); do
   wait_for "$TMP/prepare.db" "SELECT COUNT(*) FROM runs WHERE status='running' AND stage='prepare' AND start_time > $t0" ||
     fail "prepare: the prepare stage did not start (kill $k)"
   ms_sleep $((RANDOM % 300))
-  kill -9 "$pid" 2>/dev/null || true
-  wait "$pid" 2>/dev/null || true
+  kill_landed "$pid" "$pid" prepare "$k"
 done
 [[ $(sql "$TMP/prepare.db" "SELECT COUNT(*) FROM runs WHERE stage='prepare' AND status='finished'") == 0 ]] ||
-  echo "prepare: the prepare stage finished before one of the kills"
+  fail "prepare: the prepare stage finished before one of the kills (they were to land while it trains)"
 verify "$TMP/prepare.db" prepare
 
 # 4. Workers, one after another within one engine invocation: each kill fails the run it was
@@ -109,6 +126,10 @@ for _ in $(seq 2000); do
 done
 wait "$pid" 2>/dev/null || true
 [[ $killed -ge $KILLS ]] || fail "worker: only $killed workers were killed during runs (the sweep ended first)"
+# Every kill landed on a run: each such attempt was recorded failed with signal 9 (the next
+# invocation redoes them, counting attempts).
 [[ $(sql "$TMP/worker.db" "SELECT COUNT(*) FROM runs WHERE signal=9") -ge 1 ]] || fail "worker: no run records SIGKILL"
+[[ $(sql "$TMP/worker.db" "SELECT COUNT(*) FROM runs WHERE status='failed' AND signal=9") -eq $killed ]] ||
+  fail "worker: $killed workers killed, but $(sql "$TMP/worker.db" "SELECT COUNT(*) FROM runs WHERE status='failed' AND signal=9") runs failed by SIGKILL"
 verify "$TMP/worker.db" worker
 echo "random kills: ok"

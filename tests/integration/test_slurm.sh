@@ -1,6 +1,8 @@
-# A real single-node Slurm (Debian's slurm-wlm and munge): tools/slurm/submit.sh runs the toy sweep
-# as an array of 3 tasks (2 at once) and a merge job after them; the merged database equals an
-# unsharded run; submitting again resumes (every run skipped) and merges again. The daemons this
+# A real single-node Slurm (Debian's slurm-wlm and munge): tools/slurm/submit.sh runs a spec of two
+# networks x two fits x evaluations (26 runs in three phases) as one array per phase (at most 4
+# tasks, 2 at once) with a merge job after each; every run executes exactly once (the toy plugins
+# log each execution); the merged database equals an unsharded run; submitting again resumes
+# (every run skipped) and merges again. Submitting without RUN-ARGS works too. The daemons this
 # test starts, it stops.
 source "$(dirname "$0")/lib.sh"
 if [[ $EUID -ne 0 ]]; then
@@ -69,32 +71,43 @@ for _ in $(seq 60); do
 done
 [[ $(sinfo -h -o %T) == idle ]] || fail "the node is not idle: $(sinfo -h -o %T; tail -3 log/slurmd.log)"
 
-SPEC="$SPECS/toy_sweep.json"
-out=$("$SOURCE_DIR/tools/slurm/submit.sh" "$SPEC" --tasks 3 --throttle 2 --dir "$TMP/job" --engine "$ENGINE" \
+SPEC="$SPECS/toy_networks.json"
+export FEATJND_TEST_EXECUTIONS=$TMP/executions  # sbatch passes the environment to the jobs
+out=$("$SOURCE_DIR/tools/slurm/submit.sh" "$SPEC" --tasks 4 --throttle 2 --dir "$TMP/job" --engine "$ENGINE" \
   --wait -- --plugin-dir "$GOOD") || { cat "$TMP"/job/logs/*.log >&2; fail "the Slurm job failed"; }
-contains "$out" "3 tasks, at most 2 at once"
-# Four jobs (three array tasks and the merge) completed with exit code 0, as slurmctld recorded them.
-[[ $(grep -c "JobState=COMPLETED.*ExitCode=0:0" log/jobcomp.txt) == 4 ]] || { cat log/jobcomp.txt; fail "not 4 completed jobs"; }
-[[ $(grep -c "ArrayTaskId=[012] " log/jobcomp.txt) == 3 ]] || fail "the array did not have 3 tasks"
-jobs=$(scontrol show job)
-grep -q "ArrayTaskThrottle=2" <<<"$jobs" || fail "the array was not throttled to 2"
+unset FEATJND_TEST_EXECUTIONS
+contains "$out" "phase 0: 2 runs, array job"
+contains "$out" "phase 1: 12 runs, array job"
+contains "$out" "(4 tasks, at most 2 at once)"
+# Three arrays (2 + 4 + 4 tasks) and three merges completed with exit code 0, as slurmctld recorded them.
+[[ $(grep -c "JobState=COMPLETED.*ExitCode=0:0" log/jobcomp.txt) == 13 ]] || { cat log/jobcomp.txt; fail "not 13 completed jobs"; }
+[[ $(grep -c "ArrayTaskId=[0-3] " log/jobcomp.txt) == 10 ]] || fail "the arrays did not have 2 + 4 + 4 tasks"
+grep -q "ArrayTaskThrottle=2" <<<"$(scontrol show job)" || fail "the arrays were not throttled to 2"
+# Every run executed exactly once, across all tasks of all phases.
+[[ $(wc -l <"$TMP/executions") -eq 26 ]] || { sort "$TMP/executions" | uniq -c; fail "expected 26 executions, one per run"; }
+[[ -z $(sort "$TMP/executions" | uniq -d) ]] || { sort "$TMP/executions" | uniq -d; fail "a run executed twice"; }
 
 "$ENGINE" run "$SPEC" --plugin-dir "$GOOD" --db "$TMP/full.db" 2>/dev/null
-"$ENGINE" export "$TMP/job/toy_sweep.db" --format json -o "$TMP/merged.json"
+"$ENGINE" export "$TMP/job/toy_networks.db" --format json -o "$TMP/merged.json"
 "$ENGINE" export "$TMP/full.db" --format json -o "$TMP/full.json"
-/usr/bin/python3 "$SOURCE_DIR/tests/integration/compare_runs.py" "$TMP/merged.json" "$TMP/full.json" \
+"$PYTHON" "$SOURCE_DIR/tests/integration/compare_runs.py" "$TMP/merged.json" "$TMP/full.json" \
   || fail "the database merged by Slurm differs from the unsharded run"
 
-# Again: every task finds its runs finished, and the merge replaces the merged database.
-"$SOURCE_DIR/tools/slurm/submit.sh" "$SPEC" --tasks 3 --dir "$TMP/job" --engine "$ENGINE" --wait \
+# Again: every task finds its runs finished, and the merges replace their databases.
+"$SOURCE_DIR/tools/slurm/submit.sh" "$SPEC" --tasks 4 --dir "$TMP/job" --engine "$ENGINE" --wait \
   -- --plugin-dir "$GOOD" >/dev/null || fail "the resubmission failed"
-for i in 0 1 2; do
-  grep -q "already finished (same content hash): skipped" "job/logs/shard-$i.log" || { cat "job/logs/shard-$i.log"; fail "task $i did not resume"; }
+for log in job/logs/phase-*-shard-*.log; do
+  grep -q "already finished (same content hash): skipped" "$log" || { cat "$log"; fail "$log: the task did not resume"; }
 done
-"$ENGINE" export "$TMP/job/toy_sweep.db" --format json -o "$TMP/merged2.json"
-/usr/bin/python3 "$SOURCE_DIR/tests/integration/compare_runs.py" "$TMP/merged2.json" "$TMP/full.json" >/dev/null \
+"$ENGINE" export "$TMP/job/toy_networks.db" --format json -o "$TMP/merged2.json"
+"$PYTHON" "$SOURCE_DIR/tests/integration/compare_runs.py" "$TMP/merged2.json" "$TMP/full.json" >/dev/null \
   || fail "the resubmission changed the results"
-[[ ! -e "$TMP/job/toy_sweep.db.new" ]] || fail "the merge left its temporary file"
+[[ ! -e "$TMP/job/toy_networks.db.new" ]] || fail "the merge left its temporary file"
+# Without RUN-ARGS (no empty argument reaches run): the toy plugins from FEATJND_PLUGIN_PATH.
+FEATJND_PLUGIN_PATH=$GOOD "$SOURCE_DIR/tools/slurm/submit.sh" "$SPECS/toy_sweep.json" --tasks 2 --dir "$TMP/bare" \
+  --engine "$ENGINE" --wait >/dev/null || { cat "$TMP"/bare/logs/*.log >&2; fail "submit.sh without RUN-ARGS failed"; }
+[[ $(sql "$TMP/bare/toy_sweep.db" "SELECT COUNT(*) FROM runs WHERE status='finished'") -eq 15 ]] ||
+  fail "submit.sh without RUN-ARGS did not finish the 15 runs"
 # A spec that does not validate is refused before anything is queued.
 expect_error "does not exist" "$SOURCE_DIR/tools/slurm/submit.sh" "$TMP/nothing.json" --engine "$ENGINE"
 echo "slurm: ok"

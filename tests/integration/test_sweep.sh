@@ -15,9 +15,9 @@ contains "$out" "after #"
 
 # The toy classifier was really trained, and heavy noise really hurts it.
 clean=$(sql "$DB" "SELECT MIN(value) FROM metrics WHERE key='clean.top1'")
-python3 -c "import sys; assert float('$clean') > 0.85, 'clean top1 $clean'"
+"$PYTHON" -c "import sys; assert float('$clean') > 0.85, 'clean top1 $clean'"
 noisy=$(sql "$DB" "SELECT AVG(m.value) FROM metrics m JOIN params p ON p.run_id=m.run_id WHERE m.key='top1' AND p.key='noise.sigma' AND p.value=3.0")
-python3 -c "assert float('$noisy') < float('$clean') - 0.1, ('$noisy', '$clean')"
+"$PYTHON" -c "assert float('$noisy') < float('$clean') - 0.1, ('$noisy', '$clean')"
 [[ $(sql "$DB" "SELECT COUNT(DISTINCT step) FROM metrics WHERE key='fit.loss'") == 15 ]] || fail "fit loss curve missing"
 [[ $(sql "$DB" "SELECT COUNT(*) FROM artifacts WHERE name='toy-fit.pt'") == 2 ]] || fail "fit artifacts missing"
 [[ $(sql "$DB" "SELECT COUNT(*) FROM artifacts WHERE name='task-network'") == 1 ]] || fail "checkpoint missing"
@@ -48,7 +48,7 @@ contains "$status" "eval-noise"
 contains "$status" "experiment toy-sweep"
 [[ $("$ENGINE" export "$DB" --format csv | wc -l) -eq 16 ]] || fail "csv export is not 15 runs + header"
 "$ENGINE" export "$DB" --format json -o "$TMP/runs.json"
-python3 - "$TMP/runs.json" <<'PY'
+"$PYTHON" - "$TMP/runs.json" <<'PY'
 import json, sys
 runs = json.load(open(sys.argv[1]))
 assert len(runs) == 15

@@ -26,6 +26,6 @@ JSON
 clean=$(sql "$TMP/s.db" "SELECT MIN(value) FROM metrics WHERE key='clean.top1'")
 # A transformer this small learns slowly from 375 steps: torchvision's own SwinTransformer with the
 # same configuration and recipe reached 50.9 % (ours 53.1 %); chance is 10 %.
-python3 -c "assert float('$clean') > 0.45, 'Swin clean top1 $clean'"
+"$PYTHON" -c "assert float('$clean') > 0.45, 'Swin clean top1 $clean'"
 "$ENGINE" report "$TMP/s.db" | grep -q "== swin" || fail "the report has no Swin section"
 echo "swin classification: ok"

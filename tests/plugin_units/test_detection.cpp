@@ -1,5 +1,5 @@
-// Mask R-CNN heads against torchvision's maskrcnn_resnet50_fpn (tools/make_parity_fixtures.py),
-// and the ops by hand.
+// The detection task's parts by hand: IoU, NMS, box coding, RoIAlign, scenes, the discrepancy, anchors,
+// clipping, COCO reading (its parity with torchvision is in test_parity.cpp).
 #include <doctest/doctest.h>
 
 #include <cmath>
@@ -25,8 +25,6 @@
 using namespace featjnd;
 namespace det = featjnd::detection;
 namespace fs = std::filesystem;
-using test::rel_diff;
-const auto rel = rel_diff;
 
 TEST_CASE("detection ops by hand: IoU, NMS, box coding, RoIAlign") {
   auto a = torch::tensor({{0.f, 0.f, 10.f, 10.f}, {5.f, 0.f, 15.f, 10.f}, {100.f, 100.f, 110.f, 110.f}});
@@ -50,52 +48,6 @@ TEST_CASE("detection ops by hand: IoU, NMS, box coding, RoIAlign") {
   // bin width 2; samples at x = 1.5, 2.5 (left bin) and 3.5, 4.5 (right bin).
   CHECK(out[0][0][0][0].item<float>() == doctest::Approx(2.0));
   CHECK(out[0][0][0][1].item<float>() == doctest::Approx(4.0));
-}
-
-TEST_CASE("RoIAlign matches torchvision.ops.roi_align: aligned or not, 2 samples per bin or adaptive" * doctest::test_suite("parity")) {
-  const char* dir = test::parity_dir();
-  auto ref = plugins::SafeTensors::read(std::string(dir) + "/roi_align_reference.safetensors");
-  for (bool aligned : {false, true})
-    for (int64_t sampling : {0, 2}) {
-      CAPTURE(aligned);
-      CAPTURE(sampling);
-      auto ours = det::roi_align(ref.get("input"), ref.get("rois"), 7, 5, 0.25, sampling, aligned);
-      auto theirs = ref.get(fmt::format("aligned{}.sampling{}", int(aligned), sampling));
-      CHECK(rel(ours, theirs) < 1e-5);
-    }
-}
-
-TEST_CASE("Mask R-CNN heads: matches torchvision's maskrcnn_resnet50_fpn: proposals, boxes, scores, labels, masks" * doctest::test_suite("parity")) {
-  const char* dir = test::parity_dir();
-  torch::NoGradGuard g;
-  auto file = plugins::SafeTensors::read(std::string(dir) + "/maskrcnn.safetensors");
-  auto backbone = test::make<Backbone>("backbone", "resnet", {{"arch", "resnet50"}, {"neck", "fpn"}});
-  auto rb = plugins::load_state_dict(backbone->module(), file, "", true, {"rpn.", "roi_heads."});
-  CHECK(rb.missing.empty());
-  det::MaskRcnnConfig cfg;
-  cfg.box_score_thresh = 0.02;
-  det::MaskRcnnHeads heads(cfg);
-  // Strict: every rpn.* and roi_heads.* key of torchvision's checkpoint, nothing else.
-  auto rh = plugins::load_state_dict(*heads, file, "", true, {"layer", "conv1.", "bn1.", "fpn."});
-  CHECK(rh.missing.empty());
-  backbone->module().eval();
-  heads->eval();
-  auto ref = plugins::SafeTensors::read(std::string(dir) + "/maskrcnn_reference.safetensors");
-  auto f = backbone->forward(ref.get("input"));
-  auto d = heads->detect(f.levels);
-  for (size_t b = 0; b < 2; ++b) {
-    CAPTURE(b);
-    const auto s = std::to_string(b);
-    REQUIRE(d.proposals[b].sizes() == ref.get("proposals." + s).sizes());
-    CHECK(rel(d.proposals[b], ref.get("proposals." + s)) < 1e-5);
-    REQUIRE(d.boxes[b].sizes() == ref.get("boxes." + s).sizes());
-    CHECK(d.labels[b].equal(ref.get("labels." + s)));
-    CHECK(rel(d.boxes[b], ref.get("boxes." + s)) < 1e-5);
-    CHECK(rel(d.scores[b], ref.get("scores." + s)) < 1e-5);
-    CHECK(rel(d.masks[b], ref.get("masks." + s)) < 1e-5);
-    auto pasted = det::paste_masks(d.masks[b], d.boxes[b], 96, 128);
-    CHECK(rel(pasted, ref.get("pasted." + s)) < 1e-5);
-  }
 }
 
 TEST_CASE("Fashion-MNIST scenes: seeded, and every annotation is its visible mask's extent") {
@@ -322,7 +274,7 @@ TEST_CASE("COCO: a training pass visits the images in an order drawn from the ep
   det::CocoOptions o;
   o.root = root.string();
   o.batch_size = 3;
-  o.min_size = 24, o.max_size = 32;
+  o.preprocess.resize = 24, o.preprocess.max_size = 32;
   auto train = det::make_coco_source(o, Split::train);
   auto a = ids_in_order(*train, 1), b = ids_in_order(*train, 2), again = ids_in_order(*train, 1);
   CHECK(a == again);

@@ -1,4 +1,4 @@
-#!/usr/bin/python3
+#!/usr/bin/env python3
 """tools/export_weights.py's translations, checked by computing with both layouts.
 
 mmdetection is not installable here, so its two layout differences that change numbers are
@@ -127,8 +127,36 @@ def mmdet_heads():
     check(logits.shape[0] == 81 and logits[0].abs().sum() == 0, "mmdet heads: a zero background mask channel")
 
 
+def round_trips():
+    """to_mmdet_* (tools/make_standins.py's mmdetection-layout checkpoints) then from_mmdet gives
+    back every tensor of the library's own model: the two directions are inverses."""
+    import timm
+    import torchvision
+    torch.manual_seed(2)
+    swin = {k: v for k, v in torchvision.models.swin_t(weights=None).state_dict().items() if not k.startswith(("norm.", "head."))}
+    for i, c in enumerate((96, 192, 384, 768)):
+        swin[f"norm{i}.weight"], swin[f"norm{i}.bias"] = torch.randn(c), torch.randn(c)
+    mm = {"backbone." + k2: v2 for k2, v2 in (ew.to_mmdet_swin_key(k, v) for k, v in swin.items())}
+    back = ew.from_mmdet(mm, "swin")
+    check(set(back) == set(swin) and all(torch.equal(back[k], swin[k]) for k in swin), "swin: to_mmdet then from_mmdet is the identity")
+    pvt = {k: v for k, v in timm.create_model("pvt_v2_b1", pretrained=False).state_dict().items() if not k.startswith("head.")}
+    back = ew.from_mmdet({"backbone." + k: v for k, v in ew.to_mmdet_pvt_v2(pvt).items()}, "pvt_v2")
+    check(set(back) == set(pvt) and all(torch.equal(back[k], pvt[k]) for k in pvt), "pvt_v2: to_mmdet then from_mmdet is the identity")
+    model = torchvision.models.detection.maskrcnn_resnet50_fpn(weights=None, weights_backbone=None, num_classes=81)
+    heads = {k: v for k, v in model.state_dict().items() if k.startswith(("rpn.", "roi_heads."))}
+    back = ew.mmdet_head_keys(ew.to_mmdet_heads(heads))
+    # mmdetection has no background box or mask: those rows come back as zeros.
+    for k in ("roi_heads.box_predictor.bbox_pred.weight", "roi_heads.box_predictor.bbox_pred.bias"):
+        heads[k] = torch.cat([torch.zeros_like(heads[k][:4]), heads[k][4:]])
+    for k in ("roi_heads.mask_predictor.mask_fcn_logits.weight", "roi_heads.mask_predictor.mask_fcn_logits.bias"):
+        heads[k] = torch.cat([torch.zeros_like(heads[k][:1]), heads[k][1:]])
+    check(set(back) == set(heads) and all(torch.equal(back[k], heads[k]) for k in heads),
+          "heads: to_mmdet then mmdet_head_keys is the identity (background box and mask rows zero)")
+
+
 swin_patch_merging()
 pvt_attention_and_ffn()
 mmdet_heads()
 maskrcnn()
+round_trips()
 sys.exit(1 if failures else 0)

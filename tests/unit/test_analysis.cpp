@@ -221,8 +221,14 @@ TEST_CASE("BD-rate: hand-computed cases (PCHIP reproduces a line; a constant log
   r = bd_rate(anchor, test);
   CHECK(r.percent == doctest::Approx(100 * (std::exp(-0.1) - 1)).epsilon(1e-9));
   CHECK(r.low == doctest::Approx(0.6));
-  // No shared accuracy range: no number.
-  CHECK(std::isnan(bd_rate({{1, 0.1}, {2, 0.2}}, {{1, 0.5}, {2, 0.6}}).percent));
+  // No shared accuracy range: no number, and why.
+  auto apart = bd_rate({{1, 0.1}, {2, 0.2}, {3, 0.25}, {4, 0.3}}, {{1, 0.5}, {2, 0.6}, {3, 0.65}, {4, 0.7}});
+  CHECK(std::isnan(apart.percent));
+  CHECK(apart.why == "not comparable: the curves share no accuracy range");
+  // Fewer than 4 accuracy points on a curve (the conventional minimum): none, and why.
+  auto three = bd_rate({{1, 0.5}, {2, 0.6}, {3, 0.7}}, {{1, 0.5}, {2, 0.6}, {3, 0.65}, {4, 0.7}});
+  CHECK(std::isnan(three.percent));
+  CHECK(three.why == "not comparable: 3 and 4 accuracy points; BD-rate needs at least 4 per curve");
   // PCHIP keeps monotone data monotone (no overshoot between the steps of a staircase).
   std::vector<double> x = {0, 1, 2, 3}, y = {0, 0, 1, 1};
   for (double t = 0; t <= 3; t += 0.05) {

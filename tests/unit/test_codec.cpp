@@ -6,7 +6,10 @@
 #include <map>
 #include <random>
 
+#include <zlib.h>
+
 #include "codec/bitstream.h"
+#include "codec/interleaved.h"
 
 using namespace featjnd::codec;
 
@@ -31,12 +34,24 @@ Stream stream_of(Method m, std::vector<LevelShape> shapes, uint32_t seed) {
   return s;
 }
 
+void check_decoded(const Stream& s, const Stream& d);
+
+// Both bitstream versions; version 2 through the AVX2 decoder (where the CPU has it) and the
+// scalar one.
 void check_round_trip(const Stream& s) {
-  Sizes sizes;
-  auto bytes = encode(s, &sizes);
-  CHECK(sizes.total == bytes.size());
-  CHECK(sizes.side < sizes.total);
-  auto d = decode(bytes.data(), bytes.size());
+  for (uint8_t version : {1, 2}) {
+    CAPTURE(int(version));
+    Sizes sizes;
+    auto bytes = encode(s, &sizes, version);
+    CHECK(bytes[4] == version);
+    CHECK(sizes.total == bytes.size());
+    CHECK(sizes.side < sizes.total);
+    check_decoded(s, decode(bytes.data(), bytes.size()));
+    if (version == 2) check_decoded(s, decode(bytes.data(), bytes.size(), uint64_t(1) << 28, /*simd=*/false));
+  }
+}
+
+void check_decoded(const Stream& s, const Stream& d) {
   CHECK(d.method == s.method);
   REQUIRE(d.shapes.size() == s.shapes.size());
   for (size_t l = 0; l < s.shapes.size(); ++l) {
@@ -93,7 +108,10 @@ TEST_CASE("codec: on 10^5 i.i.d. symbols the payload is within 1 % of N·H plus 
 }
 
 TEST_CASE("codec: damaged, truncated or foreign bitstreams are refused with a reason, never decoded") {
-  auto bytes = encode(stream_of(Method::guided, {{1, 4, 8, 8}, {1, 4, 4, 4}}, 10));
+  // Long enough for 8-way streams (the AVX2 decoder's path) on the larger level.
+  auto bytes = encode(stream_of(Method::guided, {{1, 8, 32, 32}, {1, 4, 4, 4}}, 10));
+  auto v1 = encode(stream_of(Method::guided, {{1, 4, 8, 8}, {1, 4, 4, 4}}, 10), nullptr, 1);
+  for (size_t n = 0; n < v1.size(); ++n) CHECK_THROWS_AS(decode(v1.data(), n), CodecError);
   for (size_t n = 0; n < bytes.size(); ++n) CHECK_THROWS_AS(decode(bytes.data(), n), CodecError);
   std::mt19937 gen(11);
   for (int k = 0; k < 200; ++k) {
@@ -102,9 +120,9 @@ TEST_CASE("codec: damaged, truncated or foreign bitstreams are refused with a re
     CHECK_THROWS_AS(decode(damaged.data(), damaged.size()), CodecError);
   }
   auto future = bytes;
-  future[4] = 2;
-  CHECK_THROWS_WITH_AS(decode(future.data(), future.size()), "feature bitstream: version 2; this engine reads version 1",
-                       CodecError);
+  future[4] = 3;
+  CHECK_THROWS_WITH_AS(decode(future.data(), future.size()),
+                       "feature bitstream: version 3; this engine reads versions 1 and 2", CodecError);
   auto foreign = bytes;
   foreign[0] = 'X';
   CHECK_THROWS_WITH_AS(decode(foreign.data(), foreign.size()), "feature bitstream: no FJNC magic", CodecError);
@@ -139,4 +157,134 @@ TEST_CASE("codec: a token's step is base · 2^(q/8), the same float everywhere")
     CHECK(f >= 1);
   }
   CHECK(sum == kProbScale);
+}
+
+TEST_CASE("interleaved rANS: the encoder's reciprocal division equals x / freq over the states' range") {
+  std::mt19937 gen(12);
+  for (uint32_t bits : {12u, 15u}) {
+    // A model whose frequencies run from 1 to nearly 2^bits: every reciprocal case.
+    std::vector<uint64_t> counts = {1, 2, 3, 1000, 100000, 5, 1u << 30};
+    const Model m = Model::from_counts(0, counts, 1, bits);
+    const interleaved::Tables t(m);
+    for (uint32_t i = 0; i <= m.size(); ++i) {
+      const uint32_t f = m.freq(i);
+      const auto& e = t.encode[i];
+      CAPTURE(f);
+      for (int k = 0; k < 20000; ++k) {
+        // The encoder divides states in [f·2^(15−bits), f·2^(31−bits)), the edges included.
+        const uint64_t lo = uint64_t(f) << (15 - bits), hi = uint64_t(f) << (31 - bits);
+        const uint32_t x = static_cast<uint32_t>(k == 0 ? lo : k == 1 ? hi - 1 : lo + gen() % (hi - lo));
+        const uint32_t q = static_cast<uint32_t>((uint64_t(x) * e.rcp_freq) >> 32) >> e.rcp_shift;
+        REQUIRE(x + e.bias + q * e.cmpl_freq == (x / f << bits) + x % f + m.start(i));
+      }
+    }
+  }
+}
+
+namespace {
+
+std::vector<int32_t> laplacian(size_t n, double p, uint32_t seed) {
+  std::mt19937 gen(seed);
+  std::geometric_distribution<int> g(p);
+  std::bernoulli_distribution sign(0.5);
+  std::vector<int32_t> v(n);
+  for (auto& x : v) x = (sign(gen) ? 1 : -1) * g(gen);
+  return v;
+}
+
+// decode() through `simd`, or the CodecError's message.
+std::string decoded_or_error(const std::vector<uint8_t>& b, bool simd, std::vector<int32_t>* out) {
+  try {
+    *out = decode(b.data(), b.size(), uint64_t(1) << 28, simd).symbols.at(0);
+    return "";
+  } catch (const CodecError& e) {
+    return e.what();
+  }
+}
+
+}  // namespace
+
+TEST_CASE("interleaved rANS: the AVX2 and the scalar decoder agree, on every length, precision and damage") {
+  MESSAGE("AVX2 decoder on this machine: " << (interleaved::simd_available() ? "yes" : "no (both paths are scalar)"));
+  for (size_t n : {0, 1, 7, 8, 9, 31, 33, 2047, 2048, 2049, 16383, 16384, 16385, 100003}) {
+    for (double p : {0.35, 0.02, 0.95}) {  // a Laplacian (12-bit table), a wide one (15 bits, escapes), a peaked one
+      CAPTURE(n);
+      CAPTURE(p);
+      Stream s;
+      s.shapes = {{1, 1, 1, static_cast<uint32_t>(n)}};
+      s.symbols = {laplacian(n, p, static_cast<uint32_t>(n))};
+      auto bytes = encode(s);
+      std::vector<int32_t> a, b;
+      REQUIRE(decoded_or_error(bytes, true, &a).empty());
+      REQUIRE(decoded_or_error(bytes, false, &b).empty());
+      CHECK(a == s.symbols[0]);
+      CHECK(b == s.symbols[0]);
+    }
+  }
+  // Damage behind a valid CRC: both decoders refuse it alike, or decode it to the same values.
+  Stream s;
+  s.shapes = {{1, 1, 1, 50000}};
+  s.symbols = {laplacian(50000, 0.3, 13)};
+  const auto bytes = encode(s);
+  std::mt19937 gen(14);
+  int refused = 0;
+  for (int k = 0; k < 300; ++k) {
+    auto d = bytes;
+    d[16 + gen() % (d.size() - 20)] ^= static_cast<uint8_t>(1u << (gen() % 8));
+    const uint32_t crc = static_cast<uint32_t>(crc32(0L, d.data(), static_cast<uInt>(d.size() - 4)));
+    for (int i = 0; i < 4; ++i) d[d.size() - 4 + i] = static_cast<uint8_t>(crc >> (8 * i));
+    std::vector<int32_t> a, b;
+    const auto ea = decoded_or_error(d, true, &a), eb = decoded_or_error(d, false, &b);
+    CHECK(ea == eb);
+    if (ea.empty()) CHECK(a == b);
+    refused += !ea.empty();
+  }
+  MESSAGE(refused << " of 300 damaged streams refused");
+  CHECK(refused > 250);
+}
+
+TEST_CASE("codec version 2: within 1 % of N·H on the benchmark's streams, 12-bit tables where they cost < 0.5 %") {
+  for (double p : {0.35, 0.9, 0.02}) {
+    CAPTURE(p);
+    const auto v = laplacian(1000000, p, 15);
+    std::map<int32_t, double> counts;
+    for (int32_t x : v) counts[x] += 1;
+    double bits = 0;
+    for (auto& [x, c] : counts) bits -= c * std::log2(c / double(v.size()));
+    Stream s;
+    s.shapes = {{1, 1, 1000, 1000}};
+    s.symbols = {v};
+    const auto bytes = encode(s);
+    MESSAGE("p " << p << ": " << bytes.size() << " bytes, N·H " << bits / 8 << ", table bits " << table_for(v, 0).bits());
+    CHECK(double(bytes.size()) <= 1.01 * bits / 8 + 200);
+  }
+  CHECK(table_for(laplacian(100000, 0.35, 16), 0).bits() == 12);
+}
+
+TEST_CASE("codec version 2: a small 12-bit table is packed, and its AVX2 path decodes as the scalar one") {
+  const auto v = laplacian(300000, 0.35, 17);
+  const Model m = table_for(v, 0);
+  REQUIRE(m.bits() == 12);
+  CHECK(!interleaved::Tables(m).packed.empty());
+  CHECK(interleaved::Tables(table_for(laplacian(300000, 0.02, 18), 0)).packed.empty());  // > 127 values
+  Stream s;
+  s.shapes = {{1, 3, 100, 1000}};
+  s.symbols = {v};
+  auto bytes = encode(s);
+  CHECK(decode(bytes.data(), bytes.size(), uint64_t(1) << 28, true).symbols == s.symbols);
+  CHECK(decode(bytes.data(), bytes.size(), uint64_t(1) << 28, false).symbols == s.symbols);
+  // A changed word in the middle of the stream (CRC fixed up): both decoders give the same
+  // refusal or the same symbols.
+  for (size_t at : {bytes.size() / 3, bytes.size() / 2}) {
+    auto d = bytes;
+    d[at] ^= 0x5a;
+    const uint32_t crc = static_cast<uint32_t>(crc32(0L, d.data(), static_cast<uInt>(d.size() - 4)));
+    for (int i = 0; i < 4; ++i) d[d.size() - 4 + static_cast<size_t>(i)] = static_cast<uint8_t>(crc >> (8 * i));
+    std::string ea, eb;
+    std::vector<std::vector<int32_t>> sa, sb;
+    try { sa = decode(d.data(), d.size(), uint64_t(1) << 28, true).symbols; } catch (const CodecError& e) { ea = e.what(); }
+    try { sb = decode(d.data(), d.size(), uint64_t(1) << 28, false).symbols; } catch (const CodecError& e) { eb = e.what(); }
+    CHECK(ea == eb);
+    CHECK(sa == sb);
+  }
 }

@@ -1,5 +1,7 @@
 #include <doctest/doctest.h>
 
+#include <algorithm>
+#include <map>
 #include <set>
 
 #include "spec/plan.h"
@@ -92,22 +94,38 @@ TEST_CASE("a whole component can be swept, and the seed") {
   CHECK(p.runs.size() == 4 * 15);
 }
 
-TEST_CASE("shards partition the runs and keep each run's upstream runs") {
-  Plan p = plan_of(toy_spec());
-  std::map<size_t, int> seen;
-  for (int i = 0; i < 3; ++i) {
-    auto sel = shard_runs(p, i, 3);
-    std::set<size_t> in(sel.begin(), sel.end());
-    for (size_t r : sel) {
-      for (size_t d : p.runs[r].deps) CHECK(in.count(d) == 1);
-      seen[r]++;
+TEST_CASE("shards partition the runs: each run in one shard, each phase and stage type cut evenly") {
+  auto d = toy_spec();
+  d["sweep"]["backbone"] = {{"channels", {4, 8}}};  // two networks
+  Plan p = plan_of(d);
+  const auto phase = phases(p);
+  for (auto& r : p.runs)
+    for (size_t up : r.deps) CHECK(phase[r.index] > phase[up]);  // upstream runs come in earlier phases
+  for (int n : {1, 3, 5, 40}) {
+    CAPTURE(n);
+    std::map<size_t, int> seen;
+    std::map<std::pair<int, std::string>, std::vector<int>> per_shard;  // (phase, type) -> runs per shard
+    for (int i = 0; i < n; ++i) {
+      auto sel = shard_runs(p, i, n);
+      CHECK(std::is_sorted(sel.begin(), sel.end()));  // dependency order
+      std::map<std::pair<int, std::string>, int> here;
+      for (size_t r : sel) seen[r]++, here[{phase[r], p.runs[r].type}]++;
+      for (auto& [k, v] : here) per_shard[k].resize(static_cast<size_t>(n)), per_shard[k][static_cast<size_t>(i)] = v;
+    }
+    CHECK(seen.size() == p.runs.size());
+    for (auto& [r, times] : seen) CHECK(times == 1);
+    for (auto& [k, counts] : per_shard) {
+      counts.resize(static_cast<size_t>(n));
+      auto [lo, hi] = std::minmax_element(counts.begin(), counts.end());
+      CHECK(*hi - *lo <= 1);  // balanced within every phase and stage type
     }
   }
-  CHECK(seen.size() == p.runs.size());
-  // Leaves (evaluations) are in exactly one shard.
-  for (auto& r : p.runs)
-    if (r.type == "evaluate") CHECK(seen[r.index] == 1);
-  CHECK(shard_runs(p, 0, 1).size() == p.runs.size());
+  // With as many shards as evaluations of one network, no shard mixes the two networks' evaluations.
+  auto sel = shard_runs(p, 0, 2);
+  std::set<size_t> roots;
+  for (size_t r : sel)
+    if (p.runs[r].type == "evaluate") roots.insert(p.runs[r].root);
+  CHECK(roots.size() == 1);
 }
 
 TEST_CASE("an evaluation after a fit does not expand over the fitted distortion's evaluation parameters") {

@@ -1,23 +1,28 @@
 #!/usr/bin/env bash
-# Submits an experiment to Slurm: one job array over `featjnd-engine run --shard i/N` (a database
-# and a log per task) and a merge job that starts when every task succeeded (afterok) and writes
-# the experiment's database. Submitting again resumes: each task skips the runs its database
-# already holds, and the merge replaces the merged database only when it succeeds.
+# Submits an experiment to Slurm so that every run executes exactly once: one job array per phase
+# of the experiment's dependency graph (phase 0: the runs without upstream runs, the prepares;
+# phase p: runs whose deepest upstream run is in phase p - 1) and a merge job after each. Task i of
+# phase p runs `featjnd-engine run --shard i/N --phase p`, its own share of that phase's runs, into
+# a database it starts from the previous phase's merged database (--base); the phase's merge job
+# (afterok) combines them, and the next phase's array waits for it (afterok). The last merge
+# writes the experiment's database. Submitting again resumes: every task skips the runs its
+# database already holds, and each merge replaces its output only when it succeeds.
 #
 #   tools/slurm/submit.sh SPEC [--tasks N] [--throttle P] [--dir DIR] [--engine PATH] [--wait]
 #                         [--sbatch "ARGS"] [-- RUN-ARGS...]
 #
-#   --tasks N      array size (default 4); task i runs --shard i/N into DIR/shard-i.db
-#   --throttle P   at most P tasks at once (sbatch --array=0-(N-1)%P; default N)
-#   --dir DIR      where databases, job scripts and logs go (default results/slurm/<spec name>)
+#   --tasks N      tasks per phase at most (default 4); a phase of fewer runs gets one task per run
+#   --throttle P   at most P tasks of an array at once (sbatch --array=...%P; default N)
+#   --dir DIR      where databases, job scripts and logs go (default results/slurm/<spec name>);
+#                  on a file system every node sees (the shards read the merged databases)
 #   --engine PATH  the featjnd-engine to run (default: build/featjnd-engine beside this script)
-#   --wait         return when the merge job ends, with its exit status
-#   --sbatch ARGS  passed to both sbatch calls (partition, time, --gres=gpu:1, ...)
+#   --wait         return when the last merge job ends, with its exit status
+#   --sbatch ARGS  passed to every sbatch call (partition, time, --gres=gpu:1, ...)
 #   RUN-ARGS       passed to every `run` (--devices cuda:0, --set PATH=VALUE, --plugin-dir DIR)
 #
 # The merged database is DIR/<spec name>.db; `featjnd-engine report` reads it as any other.
 set -euo pipefail
-usage() { sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+usage() { sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 die() { echo "submit.sh: $*" >&2; exit 2; }
 
 [[ $# -ge 1 && $1 != -* ]] || usage
@@ -48,38 +53,55 @@ dir=$(realpath -m -- "${dir:-results/slurm/$name}")
 mkdir -p "$dir/logs"
 engine=$(realpath -e -- "$engine")
 
-# The spec must validate before anything is queued (the engine prints the one line that says why).
-"$engine" run "$spec" --dry-run "${run_args[@]}" >/dev/null
+# The spec must validate before anything is queued (the engine prints the one line that says
+# why); its dry run gives the number of runs in each phase.
+header=$("$engine" run "$spec" --dry-run "${run_args[@]}" | head -1)
+# (its first line: "experiment NAME: R runs (...) by phase (0: R0, 1: R1, ...) -> DB").
+mapfile -t counts < <(sed -n 's/.* by phase (\([^)]*\)).*/\1/p' <<<"$header" | grep -o '[0-9]*: [0-9]*' | sed 's/.*: //')
+((${#counts[@]})) || die "the dry run of $spec lists no phases: $header"
 
-quoted_args=$(printf ' %q' "${run_args[@]}")
-cat >"$dir/shard.sbatch" <<JOB
-#!/usr/bin/env bash
-# Task \$SLURM_ARRAY_TASK_ID of $tasks: its shard of $spec (written by tools/slurm/submit.sh).
-set -euo pipefail
-exec $(printf %q "$engine") run $(printf %q "$spec") --shard "\$SLURM_ARRAY_TASK_ID/$tasks" \\
-  --db $(printf %q "$dir")/shard-\$SLURM_ARRAY_TASK_ID.db${quoted_args}
-JOB
-shards=""
-for ((i = 0; i < tasks; i++)); do shards+=" $(printf %q "$dir/shard-$i.db")"; done
-merged=$(printf %q "$dir/$name.db")
-cat >"$dir/merge.sbatch" <<JOB
-#!/usr/bin/env bash
-# Merges the $tasks shard databases of $spec into $dir/$name.db (written by tools/slurm/submit.sh).
-set -euo pipefail
-rm -f $merged.new
-$(printf %q "$engine") merge $merged.new$shards
-mv -f $merged.new $merged
-JOB
+# RUN-ARGS quoted once for the job scripts (none: nothing, not an empty argument).
+quoted_args=""
+((${#run_args[@]})) && quoted_args=$(printf ' %q' "${run_args[@]}")
+q() { printf %q "$1"; }
 
-# shellcheck disable=SC2086  # sbatch_args is a list of words by design
-array=$(sbatch --parsable $sbatch_args --job-name="featjnd-$name" --array="0-$((tasks - 1))%$throttle" \
-  --output="$dir/logs/shard-%a.log" "$dir/shard.sbatch")
-array=${array%%;*}
-wait_flag=()
-[[ $wait == 1 ]] && wait_flag=(--wait)
-echo "submitted array job $array ($tasks tasks, at most $throttle at once): logs in $dir/logs"
-echo "merge job after it: $dir/$name.db"
-# shellcheck disable=SC2086
-merge=$(sbatch --parsable $sbatch_args "${wait_flag[@]}" --job-name="featjnd-$name-merge" \
-  --dependency="afterok:$array" --kill-on-invalid-dep=yes --output="$dir/logs/merge.log" "$dir/merge.sbatch")
-echo "merge job ${merge%%;*}"
+after="" last=$((${#counts[@]} - 1))
+for ((p = 0; p <= last; p++)); do
+  n=$((counts[p] < tasks ? counts[p] : tasks))
+  base=""
+  ((p > 0)) && base=" --base $(q "$dir/phase-$((p - 1)).db")"
+  cat >"$dir/phase-$p.sbatch" <<JOB
+#!/usr/bin/env bash
+# Phase $p of $spec, task \$SLURM_ARRAY_TASK_ID of $n (written by tools/slurm/submit.sh).
+set -euo pipefail
+exec $(q "$engine") run $(q "$spec") --shard "\$SLURM_ARRAY_TASK_ID/$n" --phase $p \\
+  --db $(q "$dir")/phase-$p-shard-\$SLURM_ARRAY_TASK_ID.db$base$quoted_args
+JOB
+  inputs=""
+  ((p > 0)) && inputs=" $(q "$dir/phase-$((p - 1)).db")"
+  for ((i = 0; i < n; i++)); do inputs+=" $(q "$dir/phase-$p-shard-$i.db")"; done
+  out=$dir/phase-$p.db
+  ((p == last)) && out=$dir/$name.db
+  cat >"$dir/merge-$p.sbatch" <<JOB
+#!/usr/bin/env bash
+# Merges phase $p of $spec into $out (written by tools/slurm/submit.sh).
+set -euo pipefail
+rm -f $(q "$out.new")
+$(q "$engine") merge $(q "$out.new")$inputs
+mv -f $(q "$out.new") $(q "$out")
+JOB
+  dep=()
+  [[ -n $after ]] && dep=(--dependency="afterok:$after" --kill-on-invalid-dep=yes)
+  # shellcheck disable=SC2086  # sbatch_args is a list of words by design
+  array=$(sbatch --parsable $sbatch_args "${dep[@]}" --job-name="featjnd-$name-p$p" \
+    --array="0-$((n - 1))%$((throttle < n ? throttle : n))" --output="$dir/logs/phase-$p-shard-%a.log" "$dir/phase-$p.sbatch")
+  array=${array%%;*}
+  wait_flag=()
+  [[ $wait == 1 && $p == "$last" ]] && wait_flag=(--wait)
+  echo "phase $p: ${counts[p]} runs, array job $array ($n tasks, at most $((throttle < n ? throttle : n)) at once)"
+  # shellcheck disable=SC2086
+  merge=$(sbatch --parsable $sbatch_args "${wait_flag[@]}" --job-name="featjnd-$name-merge-p$p" \
+    --dependency="afterok:$array" --kill-on-invalid-dep=yes --output="$dir/logs/merge-$p.log" "$dir/merge-$p.sbatch")
+  after=${merge%%;*}
+  echo "phase $p: merge job $after -> $out"
+done

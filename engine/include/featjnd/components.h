@@ -88,6 +88,16 @@ class Backbone : public Component {
   virtual bool weights_strict() const { return true; }
   // Where a classifier's head sits in such a file: torchvision ResNets "fc.", Swin "head.".
   virtual std::string classifier_prefix() const { return "fc."; }
+  // A packaged model (tools/export_model.py) brings the network after its split as well: the
+  // classification task then takes its logits instead of building a head of its own.
+  virtual bool has_classifier() const { return false; }
+  virtual torch::Tensor classify(const Features& split_features) {
+    (void)split_features;
+    throw std::runtime_error("this backbone brings no classifier");
+  }
+  // The evaluation transform the network was trained with, as JSON of plugins/common/preprocess.h's
+  // fields, when the backbone carries it (a package); empty: the weights' metadata decide.
+  virtual std::string preprocess_recipe() const { return {}; }
   // Every stage's output (B×C×H×W, strides 4 to 32), what an FPN neck consumes.
   virtual Features forward_stages(const torch::Tensor& images) {
     (void)images;

@@ -20,7 +20,7 @@ extern "C" {
 #endif
 
 /* Bump on any change to featjnd_plugin_info or to the C++ interfaces in components.h. */
-#define FEATJND_PLUGIN_API_VERSION 4u
+#define FEATJND_PLUGIN_API_VERSION 5u
 
 /* The C++ standard library ABI a plugin was built with: std::string and std::list change layout
    with libstdc++'s _GLIBCXX_USE_CXX11_ABI (pip wheels of LibTorch were long built with 0, Debian's

@@ -2,6 +2,7 @@
 // with a global-average-pool + linear head, trained for real in the prepare stage.
 #include <torch/torch.h>
 
+#include "execution_log.h"
 #include "featjnd/plugin.h"
 
 namespace {
@@ -67,7 +68,7 @@ class Accuracy : public featjnd::Evaluator {
 class ToyClassify : public featjnd::Task {
  public:
   explicit ToyClassify(const featjnd::Params& p)
-      : samples_(p.integer("samples")), epochs_(p.integer("epochs")), batch_(p.integer("batch_size")),
+      : params_(p.json()), samples_(p.integer("samples")), epochs_(p.integer("epochs")), batch_(p.integer("batch_size")),
         lr_(p.real("lr")), temperature_(p.real("temperature")) {}
 
   void attach(featjnd::Backbone& backbone, featjnd::RunContext& ctx) override {
@@ -100,6 +101,7 @@ class ToyClassify : public featjnd::Task {
         ctx.progress(step, steps, "training");
       }
     }
+    toy::log_execution("prepare toy-classify", backbone.module(), *head_, params_);  // the trained network
   }
   featjnd::TensorMap head(const featjnd::Features& f) override {
     return {{"logits", head_->fc(f.levels.at(0).mean({2, 3}))}};
@@ -113,6 +115,7 @@ class ToyClassify : public featjnd::Task {
   std::unique_ptr<featjnd::Evaluator> evaluator() override { return std::make_unique<Accuracy>(); }
 
  private:
+  nlohmann::json params_;
   int64_t samples_, epochs_, batch_;
   double lr_, temperature_;
   Head head_{nullptr};

@@ -2,6 +2,7 @@
 // the frozen network, saved as an artifact and applied as F + α·J.
 #include <torch/torch.h>
 
+#include "execution_log.h"
 #include "featjnd/plugin.h"
 
 namespace {
@@ -9,10 +10,11 @@ namespace {
 class ToyFit : public featjnd::Distortion {
  public:
   explicit ToyFit(const featjnd::Params& p)
-      : lambda_(p.real("lambda")), steps_(p.integer("steps")), alpha_(p.real("alpha")) {}
+      : params_(p.json()), lambda_(p.real("lambda")), steps_(p.integer("steps")), alpha_(p.real("alpha")) {}
   bool trainable() const override { return true; }
 
   void fit(featjnd::Backbone& backbone, featjnd::Task& task, featjnd::RunContext& ctx) override {
+    toy::log_execution("fit toy-fit", backbone.module(), task.head_module(), params_);
     auto data = task.data(featjnd::Split::train, ctx);
     torch::Tensor j;
     torch::optim::Adam* opt = nullptr;
@@ -43,7 +45,8 @@ class ToyFit : public featjnd::Distortion {
     ctx.add_artifact("toy-fit.pt", "estimator");
   }
 
-  void begin_evaluation(featjnd::Backbone&, featjnd::Task&, featjnd::RunContext& ctx) override {
+  void begin_evaluation(featjnd::Backbone& backbone, featjnd::Task& task, featjnd::RunContext& ctx) override {
+    toy::log_execution("evaluate toy-fit", backbone.module(), task.head_module(), params_);
     torch::load(j_, ctx.input_artifact("toy-fit.pt"));
   }
   featjnd::Features apply(const featjnd::Features& clean, const featjnd::ApplyInfo&) override {
@@ -53,6 +56,7 @@ class ToyFit : public featjnd::Distortion {
   }
 
  private:
+  nlohmann::json params_;
   double lambda_;
   int64_t steps_;
   double alpha_;

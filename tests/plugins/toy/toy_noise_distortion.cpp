@@ -6,6 +6,7 @@
 
 #include <torch/torch.h>
 
+#include "execution_log.h"
 #include "featjnd/plugin.h"
 
 namespace {
@@ -13,10 +14,11 @@ namespace {
 class ToyNoise : public featjnd::Distortion {
  public:
   explicit ToyNoise(const featjnd::Params& p)
-      : sigma_(p.real("sigma")), seed_(p.integer("seed")), sleep_ms_(p.integer("sleep_ms")),
+      : params_(p.json()), sigma_(p.real("sigma")), seed_(p.integer("seed")), sleep_ms_(p.integer("sleep_ms")),
         abort_if_sigma_(p.real("abort_if_sigma")) {}
-  void begin_evaluation(featjnd::Backbone&, featjnd::Task&, featjnd::RunContext&) override {
+  void begin_evaluation(featjnd::Backbone& backbone, featjnd::Task& task, featjnd::RunContext&) override {
     if (sigma_ == abort_if_sigma_) std::abort();  // the crash the scheduler must survive
+    toy::log_execution("evaluate toy-noise", backbone.module(), task.head_module(), params_);
     if (sleep_ms_ > 0) std::this_thread::sleep_for(std::chrono::milliseconds(sleep_ms_));
   }
   featjnd::Features apply(const featjnd::Features& clean, const featjnd::ApplyInfo& info) override {
@@ -28,6 +30,7 @@ class ToyNoise : public featjnd::Distortion {
   }
 
  private:
+  nlohmann::json params_;
   double sigma_;
   int64_t seed_, sleep_ms_;
   double abort_if_sigma_;

@@ -63,7 +63,12 @@ torch::Tensor mean_abs(const Features& j, const std::string& weighting);
 // Saved as safetensors weights plus a JSON file with the configuration, both run artifacts.
 void save_estimator(Estimator& e, RunContext& ctx);
 Estimator load_estimator(const RunContext& ctx, torch::Device device);
+// A few features and the J the fitted estimator computes for them ("feature.<i>", "J.<i>" per
+// level i; the level names in the metadata): what `featjnd-engine export-estimator` checks its
+// package against, and what a user's port of the estimator can be checked against.
+void save_estimator_sample(Estimator& e, const Features& features, RunContext& ctx);
 constexpr const char* kEstimatorWeights = "featjnd-estimator.safetensors";
 constexpr const char* kEstimatorConfig = "featjnd-estimator.json";
+constexpr const char* kEstimatorSample = "featjnd-estimator-sample.safetensors";
 
 }  // namespace featjnd::plugins

@@ -50,7 +50,9 @@ struct LoadReport {
 LoadReport load_state_dict(torch::nn::Module& module, const SafeTensors& file, const std::string& file_prefix,
                            bool strict, const std::vector<std::string>& ignore_file_prefixes = {});
 
-// Writes tensors in the safetensors format (used for checkpoints and by the tests).
-void write_safetensors(const std::string& path, const std::map<std::string, torch::Tensor>& tensors);
+// Writes tensors in the safetensors format (used for checkpoints and by the tests), with the
+// header's string-to-string "__metadata__" when `metadata` is not empty.
+void write_safetensors(const std::string& path, const std::map<std::string, torch::Tensor>& tensors,
+                       const std::map<std::string, std::string>& metadata = {});
 
 }  // namespace featjnd::plugins
