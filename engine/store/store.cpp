@@ -13,6 +13,8 @@
 #include <sstream>
 
 #include <fmt/format.h>
+#include <sqlite3.h>
+#include <thread>
 
 #include "core/errors.h"
 #include "core/sha256.h"
@@ -196,6 +198,22 @@ std::string sql_reason(const std::string& what) {
 }
 
 
+// Switching a new database to WAL reads page 1 and then upgrades to a write lock; SQLite does not
+// call the busy handler for that upgrade (two readers upgrading at once would deadlock), so two
+// engines started together on one new file see SQLITE_BUSY at once. Retry as the busy timeout would.
+void enter_wal_mode(sql::Database& db) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  for (int attempt = 1;; ++attempt) {
+    try {
+      db.exec("PRAGMA journal_mode = WAL");
+      return;
+    } catch (const std::runtime_error&) {
+      if ((sqlite3_errcode(db.raw()) & 0xff) != SQLITE_BUSY || std::chrono::steady_clock::now() > deadline) throw;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(std::min(5 * attempt, 100)));
+  }
+}
+
 }  // namespace
 
 Store::~Store() {
@@ -223,7 +241,7 @@ Store::Store(const std::string& path, Open mode) : path_(path) {
                                   path, v, kSchemaVersion));
     return;
   }
-  db_->exec("PRAGMA journal_mode = WAL");
+  enter_wal_mode(*db_);
   db_->exec("PRAGMA synchronous = NORMAL");
   db_->exec("PRAGMA foreign_keys = ON");
   migrate();
