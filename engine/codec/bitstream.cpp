@@ -15,6 +15,7 @@ namespace {
 
 constexpr uint32_t kMaxAlphabet = 4096;  // values beyond a level's window are escaped
 constexpr uint8_t kMaxLevels = 16;
+constexpr uint8_t kMaxStride = 64;
 const char kMagic[4] = {'F', 'J', 'N', 'C'};
 
 void put_f32(std::vector<uint8_t>& out, float f) {
@@ -125,11 +126,17 @@ void check_stream(const Stream& s) {
   if (s.shapes.size() > kMaxLevels || s.symbols.size() != s.shapes.size())
     throw std::invalid_argument("codec: one symbol array per level, at most 16 levels");
   const bool steps = s.method == Method::guided || s.method == Method::random;
+  if (steps && (s.step_block == 0 || s.step_stride == 0 || s.step_stride > kMaxStride))
+    throw std::invalid_argument("codec: a step map's block and stride are 1 to 255 and 1 to 64");
   for (size_t l = 0; l < s.shapes.size(); ++l) {
     if (s.symbols[l].size() != s.shapes[l].elements())
       throw std::invalid_argument("codec: level " + std::to_string(l) + " has the wrong number of symbols");
-    if (steps && (s.log_steps.size() != s.shapes.size() || s.log_steps[l].size() != s.shapes[l].tokens()))
-      throw std::invalid_argument("codec: level " + std::to_string(l) + " needs one log-step per token");
+    if (!steps) continue;
+    if (s.log_steps.size() != s.shapes.size() || s.log_steps[l].size() != s.shapes[l].blocks(s.step_block))
+      throw std::invalid_argument("codec: level " + std::to_string(l) + " needs one log-step per block of tokens");
+    for (int32_t q : s.log_steps[l])
+      if (q % s.step_stride != 0)
+        throw std::invalid_argument("codec: level " + std::to_string(l) + " has a log-step off its stride");
   }
 }
 
@@ -216,10 +223,47 @@ float token_step(float base, int32_t q) {
   return std::ldexp(base * kFraction[q - 8 * a], a);
 }
 
-int32_t log_step_index(float step, float base) {
-  if (!(step > 0) || !(base > 0)) return -100000;
-  const double q = std::round(8.0 * std::log2(double(step) / double(base)));
-  return static_cast<int32_t>(std::clamp(q, -100000.0, 100000.0));
+int32_t log_step_index(float step, float base, int32_t stride) {
+  const double bound = std::floor(100000.0 / stride);  // in units of the stride
+  if (!(step > 0) || !(base > 0)) return static_cast<int32_t>(-bound) * stride;
+  const double q = std::round(8.0 * std::log2(double(step) / double(base)) / stride);
+  return static_cast<int32_t>(std::clamp(q, -bound, bound)) * stride;
+}
+
+namespace {
+// Wrapping arithmetic: residuals of arbitrary int32 values stay exact (no signed overflow).
+int32_t wrap_add(int32_t a, int32_t b) { return static_cast<int32_t>(uint32_t(a) + uint32_t(b)); }
+int32_t wrap_sub(int32_t a, int32_t b) { return static_cast<int32_t>(uint32_t(a) - uint32_t(b)); }
+
+// JPEG-LS's median edge detector from the left (a), upper (b) and upper-left (c) neighbours; the
+// first row predicts from the left, the first column from above, the first value is predicted 0.
+int32_t med_prediction(const int32_t* g, uint64_t y, uint64_t x, uint64_t w) {
+  if (y == 0) return x == 0 ? 0 : g[x - 1];
+  if (x == 0) return g[(y - 1) * w];
+  const int32_t a = g[y * w + x - 1], b = g[(y - 1) * w + x], c = g[(y - 1) * w + x - 1];
+  if (c >= std::max(a, b)) return std::min(a, b);
+  if (c <= std::min(a, b)) return std::max(a, b);
+  return wrap_sub(wrap_add(a, b), c);
+}
+}  // namespace
+
+std::vector<int32_t> median_residuals(const std::vector<int32_t>& v, uint64_t n, uint64_t h, uint64_t w) {
+  std::vector<int32_t> r(v.size());
+  for (uint64_t k = 0; k < n; ++k) {
+    const int32_t* g = v.data() + k * h * w;
+    for (uint64_t y = 0; y < h; ++y)
+      for (uint64_t x = 0; x < w; ++x) r[k * h * w + y * w + x] = wrap_sub(g[y * w + x], med_prediction(g, y, x, w));
+  }
+  return r;
+}
+
+// In place, in raster order: each value's neighbours are restored before it is.
+void undo_median_residuals(std::vector<int32_t>& r, uint64_t n, uint64_t h, uint64_t w) {
+  for (uint64_t k = 0; k < n; ++k) {
+    int32_t* g = r.data() + k * h * w;
+    for (uint64_t y = 0; y < h; ++y)
+      for (uint64_t x = 0; x < w; ++x) g[y * w + x] = wrap_add(g[y * w + x], med_prediction(g, y, x, w));
+  }
 }
 
 namespace {
@@ -288,20 +332,51 @@ void decode_sections_v1(Reader& r, Stream& s) {
 
 // A section: varint length, varint head length, the head (the method's numbers, then per level:
 // table with its precision, ways, escaped values, stream length), the levels' streams.
+// One level's head entries (table with its precision, ways, escaped values, stream length),
+// appended to `head`, and its stream, appended to `streams`.
+void encode_level(const std::vector<int32_t>& v, std::vector<uint8_t>& head, std::vector<uint8_t>& streams) {
+  const Model m = table_for(v, 0);
+  const int ways = interleaved::ways_for(v.size());
+  std::vector<int32_t> escaped;
+  const size_t at = streams.size();
+  interleaved::encode(interleaved::Tables(m), v.data(), v.size(), ways, streams, &escaped);
+  head.push_back(static_cast<uint8_t>(m.bits()));
+  put_table(head, m);
+  head.push_back(static_cast<uint8_t>(ways));
+  put_varint(head, escaped.size());
+  for (int32_t e : escaped) put_varint(head, zigzag(e));
+  put_varint(head, streams.size() - at);
+}
+
 void put_section_v2(std::vector<uint8_t>& out, std::vector<uint8_t> head, const std::vector<std::vector<int32_t>>& levels) {
   std::vector<uint8_t> streams;
-  for (const auto& v : levels) {
-    const Model m = table_for(v, 0);
-    const int ways = interleaved::ways_for(v.size());
-    std::vector<int32_t> escaped;
-    const size_t at = streams.size();
-    interleaved::encode(interleaved::Tables(m), v.data(), v.size(), ways, streams, &escaped);
-    head.push_back(static_cast<uint8_t>(m.bits()));
-    put_table(head, m);
-    head.push_back(static_cast<uint8_t>(ways));
-    put_varint(head, escaped.size());
-    for (int32_t e : escaped) put_varint(head, zigzag(e));
-    put_varint(head, streams.size() - at);
+  for (const auto& v : levels) encode_level(v, head, streams);
+  put_body(out, head, streams);
+}
+
+// ---- version 3: the side section with block, stride and prediction ----------------------------
+
+enum class Prediction : uint8_t { none = 0, median = 1 };
+
+// The side section: the method's numbers, then (guided, random) block and stride, and per level
+// the prediction byte and the level's entries; the prediction is whichever codes smaller.
+void put_side_v3(std::vector<uint8_t>& out, const Stream& s) {
+  std::vector<uint8_t> head = method_numbers(s), streams;
+  if (has_steps(s)) {
+    head.push_back(s.step_block), head.push_back(s.step_stride);
+    for (size_t l = 0; l < s.shapes.size(); ++l) {
+      std::vector<int32_t> v(s.log_steps[l].size());
+      for (size_t i = 0; i < v.size(); ++i) v[i] = s.log_steps[l][i] / s.step_stride;
+      const auto& sh = s.shapes[l];
+      const uint64_t hb = (sh.h + s.step_block - 1) / s.step_block, wb = (sh.w + s.step_block - 1) / s.step_block;
+      std::vector<uint8_t> head0, stream0, head1, stream1;
+      encode_level(v, head0, stream0);
+      encode_level(median_residuals(v, sh.n, hb, wb), head1, stream1);
+      const bool median = head1.size() + stream1.size() < head0.size() + stream0.size();
+      head.push_back(static_cast<uint8_t>(median ? Prediction::median : Prediction::none));
+      head.insert(head.end(), (median ? head1 : head0).begin(), (median ? head1 : head0).end());
+      streams.insert(streams.end(), (median ? stream1 : stream0).begin(), (median ? stream1 : stream0).end());
+    }
   }
   put_body(out, head, streams);
 }
@@ -338,17 +413,48 @@ std::vector<int32_t> decode_level_v2(Section& sec, uint64_t n, bool simd) {
   return out;
 }
 
+void finish_section_v2(const Section& sec);
+
+void decode_side_v3(Reader& r, Stream& s, bool simd) {
+  auto side = get_body(r, "feature bitstream, side information");
+  read_method_numbers(side.head, s);
+  if (has_steps(s)) {
+    s.step_block = side.head.byte(), s.step_stride = side.head.byte();
+    if (s.step_block == 0 || s.step_stride == 0 || s.step_stride > kMaxStride)
+      throw CodecError(side.head.what + ": a step map's block and stride are 1 to 255 and 1 to 64");
+    for (auto& sh : s.shapes) {
+      const uint8_t prediction = side.head.byte();
+      if (prediction > 1) throw CodecError(side.head.what + ": unknown prediction " + std::to_string(prediction));
+      auto v = decode_level_v2(side, sh.blocks(s.step_block), simd);
+      const uint64_t hb = (sh.h + s.step_block - 1) / s.step_block, wb = (sh.w + s.step_block - 1) / s.step_block;
+      if (prediction == 1) undo_median_residuals(v, sh.n, hb, wb);
+      for (int32_t& q : v) {
+        const int64_t scaled = int64_t(q) * s.step_stride;
+        if (scaled < std::numeric_limits<int32_t>::min() || scaled > std::numeric_limits<int32_t>::max())
+          throw CodecError(side.head.what + ": a log-step exceeds 32 bits");
+        q = static_cast<int32_t>(scaled);
+      }
+      s.log_steps.push_back(std::move(v));
+    }
+  }
+  finish_section_v2(side);
+}
+
 void finish_section_v2(const Section& sec) {
   if (sec.head.pos != sec.head.size) throw CodecError(sec.head.what + ": its head has bytes after the last level");
   if (sec.coded != sec.end) throw CodecError(sec.head.what + ": bytes after the last level's stream");
 }
 
-void decode_sections_v2(Reader& r, Stream& s, bool simd) {
-  auto side = get_body(r, "feature bitstream, side information");
-  read_method_numbers(side.head, s);
-  if (has_steps(s))
-    for (auto& sh : s.shapes) s.log_steps.push_back(decode_level_v2(side, sh.tokens(), simd));
-  finish_section_v2(side);
+void decode_sections_v2(Reader& r, Stream& s, bool simd, uint8_t version) {
+  if (version == 3) {
+    decode_side_v3(r, s, simd);
+  } else {
+    auto side = get_body(r, "feature bitstream, side information");
+    read_method_numbers(side.head, s);
+    if (has_steps(s))
+      for (auto& sh : s.shapes) s.log_steps.push_back(decode_level_v2(side, sh.tokens(), simd));
+    finish_section_v2(side);
+  }
   auto payload = get_body(r, "feature bitstream, payload");
   for (auto& sh : s.shapes) s.symbols.push_back(decode_level_v2(payload, sh.elements(), simd));
   finish_section_v2(payload);
@@ -358,7 +464,9 @@ void decode_sections_v2(Reader& r, Stream& s, bool simd) {
 
 std::vector<uint8_t> encode(const Stream& s, Sizes* sizes, uint8_t version) {
   check_stream(s);
-  if (version != 1 && version != 2) throw std::invalid_argument("codec: bitstream version 1 or 2");
+  if (version < 1 || version > 3) throw std::invalid_argument("codec: bitstream version 1, 2 or 3");
+  if (version < 3 && has_steps(s) && (s.step_block != 1 || s.step_stride != 1))
+    throw std::invalid_argument("codec: versions 1 and 2 carry per-token steps at stride 1 only");
   std::vector<uint8_t> out;
   for (char c : kMagic) out.push_back(static_cast<uint8_t>(c));
   for (uint8_t b : {version, static_cast<uint8_t>(s.method), uint8_t(0), static_cast<uint8_t>(s.shapes.size())})
@@ -369,7 +477,8 @@ std::vector<uint8_t> encode(const Stream& s, Sizes* sizes, uint8_t version) {
   if (version == 1) {
     encode_sections_v1(s, out, side_end);
   } else {
-    put_section_v2(out, method_numbers(s), has_steps(s) ? s.log_steps : std::vector<std::vector<int32_t>>{});
+    if (version == 3) put_side_v3(out, s);
+    else put_section_v2(out, method_numbers(s), has_steps(s) ? s.log_steps : std::vector<std::vector<int32_t>>{});
     side_end = out.size();
     put_section_v2(out, {}, s.symbols);
   }
@@ -383,8 +492,8 @@ std::vector<uint8_t> encode(const Stream& s, Sizes* sizes, uint8_t version) {
 Stream decode(const uint8_t* data, size_t size, uint64_t max_elements, bool simd) {
   if (size < 12 || std::memcmp(data, kMagic, 4) != 0) throw CodecError("feature bitstream: no FJNC magic");
   const uint8_t version = data[4];
-  if (version != 1 && version != 2)
-    throw CodecError("feature bitstream: version " + std::to_string(version) + "; this engine reads versions 1 and 2");
+  if (version < 1 || version > 3)
+    throw CodecError("feature bitstream: version " + std::to_string(version) + "; this engine reads versions 1 to 3");
   uint32_t stored = 0;
   for (int i = 0; i < 4; ++i) stored |= uint32_t(data[size - 4 + i]) << (8 * i);
   if (static_cast<uint32_t>(crc32(0L, data, static_cast<uInt>(size - 4))) != stored)
@@ -407,7 +516,7 @@ Stream decode(const uint8_t* data, size_t size, uint64_t max_elements, bool simd
     s.shapes.push_back(sh);
   }
   if (version == 1) decode_sections_v1(r, s);
-  else decode_sections_v2(r, s, simd);
+  else decode_sections_v2(r, s, simd, version);
   if (r.pos != size) throw CodecError("feature bitstream: " + std::to_string(size - r.pos) + " bytes after the payload");
   return s;
 }

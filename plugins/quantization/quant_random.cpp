@@ -4,6 +4,6 @@ using featjnd::quant::Guide;
 using featjnd::quant::kRandomParams;
 using QuantRandom = featjnd::quant::TokenQuantizationWith<Guide::random>;
 
-FEATJND_PLUGIN("distortion", "quant-random", "1.1",
+FEATJND_PLUGIN("distortion", "quant-random", "1.2",
                "token-wise quantization, the FeatJND step values permuted over tokens (seeded)",
                kRandomParams, QuantRandom)

@@ -4,5 +4,5 @@ using featjnd::quant::Guide;
 using featjnd::quant::kUniformParams;
 using QuantUniform = featjnd::quant::TokenQuantizationWith<Guide::uniform>;
 
-FEATJND_PLUGIN("distortion", "quant-uniform", "1.2", "uniform quantization, one step sqrt(12)*sigma_q",
+FEATJND_PLUGIN("distortion", "quant-uniform", "1.3", "uniform quantization, one step sqrt(12)*sigma_q",
                kUniformParams, QuantUniform)

@@ -12,6 +12,10 @@
 // Codec mode (`codec: true`): each token's step is signalled as base·2^(q/8) (base = √12·σ_q, q an
 // integer, engine/codec), the symbols round(F/Δ_t) and the steps go through a real bitstream, and
 // the task sees the decoded features — checked bit for bit against the quantizer's own output.
+// Side information (codec mode): the step map may be coarser than the tokens — one step per
+// block × block tokens (`step_block`: the block's mean tolerance, the budget still met over the
+// tokens) and log-steps on a coarser grid (`steps_per_octave`: 8, 4, 2 or 1 levels per octave) —
+// and the codec predicts each level's map from its decoded neighbours where that codes smaller.
 // One implementation, three plugins (quant_featjnd.cpp, quant_random.cpp, quant_uniform.cpp):
 // the guide selects the step map.
 #include "token_quantization.h"
@@ -26,15 +30,25 @@
 namespace featjnd::quant {
 namespace {
 
-// Per-sample steps B×1×H×W from a FeatJND map; `floored` receives the tokens raised to the floor.
+// A block map B×1×⌈H/k⌉×⌈W/k⌉ spread over the H×W tokens (edge blocks cut).
+torch::Tensor expanded(const torch::Tensor& map, int64_t h, int64_t w, int64_t block) {
+  if (block == 1) return map;
+  return map.repeat_interleave(block, 2).repeat_interleave(block, 3).slice(2, 0, h).slice(3, 0, w);
+}
+
+// Per-sample steps, one per block of tokens (B×1×⌈H/k⌉×⌈W/k⌉), from a FeatJND map: the tolerance
+// floored, averaged over each block, scaled so that the tokens meet the budget; `floored`
+// receives the tokens raised to the floor.
 torch::Tensor guided_steps(const torch::Tensor& f, const torch::Tensor& j, double sigma_q, double eps,
-                           double floor, torch::Tensor* floored) {
+                           double floor, int64_t block, torch::Tensor* floored) {
   auto tau = j.norm(2, {1}, true) / (f.norm(2, {1}, true) + eps);  // B×1×H×W
   auto low = floor * tau.mean({1, 2, 3}, true);
   *floored = tau < low;
   tau = torch::maximum(tau, low);
-  auto rms = tau.pow(2).mean({1, 2, 3}, true).sqrt().clamp_min(1e-30);
-  return std::sqrt(12.0) * sigma_q * tau / rms;
+  // ceil_mode without padding: an edge block averages the tokens it holds.
+  auto map = block == 1 ? tau : torch::avg_pool2d(tau, block, block, 0, /*ceil_mode=*/true, /*count_include_pad=*/false);
+  auto rms = expanded(map, f.size(2), f.size(3), block).pow(2).mean({1, 2, 3}, true).sqrt().clamp_min(1e-30);
+  return std::sqrt(12.0) * sigma_q * map / rms;
 }
 
 // The same step values, tokens shuffled: one permutation per sample, from (seed, batch, level).
@@ -64,13 +78,13 @@ torch::Tensor steps_of(const std::vector<int32_t>& q, float base, const torch::T
       .to(like.device(), like.scalar_type());
 }
 
-// The steps a bitstream can carry: q = codec::log_step_index(Δ, base) (the one definition the
-// codec's tests check), and base·2^(q/8).
-torch::Tensor signalled(const torch::Tensor& step, float base, std::vector<int32_t>* q) {
+// The steps a bitstream can carry: q = codec::log_step_index(Δ, base, stride) (the one definition
+// the codec's tests check), and base·2^(q/8).
+torch::Tensor signalled(const torch::Tensor& step, float base, int32_t stride, std::vector<int32_t>* q) {
   const auto s = step.to(torch::kCPU, torch::kFloat).contiguous();
   const float* v = s.data_ptr<float>();
   q->resize(static_cast<size_t>(s.numel()));
-  for (size_t i = 0; i < q->size(); ++i) (*q)[i] = codec::log_step_index(v[i], base);
+  for (size_t i = 0; i < q->size(); ++i) (*q)[i] = codec::log_step_index(v[i], base, stride);
   return steps_of(*q, base, step);
 }
 
@@ -89,10 +103,14 @@ TokenQuantization::TokenQuantization(const Params& p, Guide guide)
       eps_(p.real("eps")),
       floor_(p.real("floor")),
       codec_(p.flag("codec")),
+      step_block_(p.integer("step_block")),
+      steps_per_octave_(p.integer("steps_per_octave")),
       state_(std::make_unique<State>()) {
   if (codec_ && guide_ != Guide::uniform && floor_ <= 0)
     throw std::invalid_argument(
         "codec mode needs floor > 0: a bitstream cannot carry a token at full precision");
+  if (8 % steps_per_octave_ != 0)
+    throw std::invalid_argument("steps_per_octave must be 1, 2, 4 or 8 (the codec's log-steps are eighths of an octave)");
 }
 
 TokenQuantization::~TokenQuantization() = default;
@@ -112,6 +130,8 @@ Features TokenQuantization::apply(const Features& clean, const ApplyInfo& info) 
                   : guide_ == Guide::random ? codec::Method::random
                                             : codec::Method::uniform;
   stream.step = base;
+  stream.step_block = static_cast<uint8_t>(step_block_);
+  stream.step_stride = static_cast<uint8_t>(8 / steps_per_octave_);
   std::vector<torch::Tensor> steps;
   for (size_t i = 0; i < out.levels.size(); ++i) {
     const auto& f = clean.levels[i];
@@ -120,12 +140,13 @@ Features TokenQuantization::apply(const Features& clean, const ApplyInfo& info) 
       step = torch::full({f.size(0), 1, f.size(2), f.size(3)}, base, f.options());
       floored = torch::zeros_like(step, torch::kBool);
     } else {
-      step = guided_steps(f, j.levels[i], sigma_q_, eps_, floor_, &floored);
-      if (guide_ == Guide::random) step = permuted(step, seed_, info.batch_index, i);
+      auto map = guided_steps(f, j.levels[i], sigma_q_, eps_, floor_, step_block_, &floored);
+      if (guide_ == Guide::random) map = permuted(map, seed_, info.batch_index, i);
       if (codec_) {
         stream.log_steps.emplace_back();
-        step = signalled(step, base, &stream.log_steps.back());
+        map = signalled(map, base, stream.step_stride, &stream.log_steps.back());
       }
+      step = expanded(map, f.size(2), f.size(3), step_block_);
     }
     out.levels[i] = quantize(f, step);
     count(f, out.levels[i], step, floored);
@@ -160,8 +181,12 @@ void TokenQuantization::code(const Features& clean, Features& out, const std::ve
   auto decoded = quant::round_trip(stream, info.pixels, state_->tally, ctx_);
   for (size_t i = 0; i < out.levels.size(); ++i) {
     // The decoder's steps, from what it read alone.
-    auto step = decoded.log_steps.empty() ? torch::full_like(steps[i], decoded.step)
-                                          : steps_of(decoded.log_steps[i], decoded.step, steps[i]);
+    const auto& sh = decoded.shapes[i];
+    const int64_t k = decoded.step_block, hb = (sh.h + k - 1) / k, wb = (sh.w + k - 1) / k;
+    auto step = decoded.log_steps.empty()
+                    ? torch::full_like(steps[i], decoded.step)
+                    : expanded(steps_of(decoded.log_steps[i], decoded.step, torch::empty({sh.n, 1, hb, wb}, steps[i].options())),
+                               sh.h, sh.w, k);
     auto decoded_level = quant::from_symbols(decoded.symbols[i], out.levels[i]) * step;
     quant::check_bit_exact(decoded_level, out.levels[i], i);
     out.levels[i] = decoded_level;
@@ -200,6 +225,17 @@ constexpr featjnd_param_info floor_param(uint32_t stages) {
                         "paper's unfloored map; not quant-uniform)",
                         stages, 0, 1);
 }
+constexpr featjnd_param_info step_block(uint32_t stages) {
+  return featjnd::param("step_block", "int", "1",
+                        "one step per step_block × step_block tokens (the block's mean tolerance; 1: per token; not "
+                        "quant-uniform)",
+                        stages, 1, 64);
+}
+constexpr featjnd_param_info steps_per_octave(uint32_t stages) {
+  return featjnd::param("steps_per_octave", "int", "8",
+                        "codec mode: signalled steps are base·2^(k/steps_per_octave), 1, 2, 4 or 8 (not quant-uniform)",
+                        stages, 1, 8);
+}
 constexpr featjnd_param_info codec_param() {
   return featjnd::param("codec", "bool", "false",
                         "code each batch to a bitstream (steps as base·2^(q/8), rANS) and evaluate the decoded "
@@ -208,11 +244,11 @@ constexpr featjnd_param_info codec_param() {
 }
 }  // namespace
 
-const featjnd_param_info kGuidedParams[kTokenQuantizationParamCount] = {sigma_q(), seed(0), eps(kEval), floor_param(kEval),
-                                                                        codec_param()};
-const featjnd_param_info kRandomParams[kTokenQuantizationParamCount] = {sigma_q(), seed(kEval), eps(kEval),
-                                                                        floor_param(kEval), codec_param()};
-const featjnd_param_info kUniformParams[kTokenQuantizationParamCount] = {sigma_q(), seed(0), eps(0), floor_param(0),
-                                                                         codec_param()};
+const featjnd_param_info kGuidedParams[kTokenQuantizationParamCount] = {
+    sigma_q(), seed(0), eps(kEval), floor_param(kEval), step_block(kEval), steps_per_octave(kEval), codec_param()};
+const featjnd_param_info kRandomParams[kTokenQuantizationParamCount] = {
+    sigma_q(), seed(kEval), eps(kEval), floor_param(kEval), step_block(kEval), steps_per_octave(kEval), codec_param()};
+const featjnd_param_info kUniformParams[kTokenQuantizationParamCount] = {
+    sigma_q(), seed(0), eps(0), floor_param(0), step_block(0), steps_per_octave(0), codec_param()};
 
 }  // namespace featjnd::quant

@@ -38,6 +38,7 @@ class TokenQuantization : public Distortion {
   int64_t seed_;
   double eps_, floor_;
   bool codec_;
+  int64_t step_block_, steps_per_octave_;
   std::unique_ptr<State> state_;
   RunContext* ctx_ = nullptr;
 };
@@ -49,7 +50,7 @@ class TokenQuantizationWith : public TokenQuantization {
   explicit TokenQuantizationWith(const Params& p) : TokenQuantization(p, G) {}
 };
 
-inline constexpr size_t kTokenQuantizationParamCount = 5;
+inline constexpr size_t kTokenQuantizationParamCount = 7;
 // The parameters of each guide (those a guide does not use affect no stage).
 extern const featjnd_param_info kGuidedParams[kTokenQuantizationParamCount];
 extern const featjnd_param_info kRandomParams[kTokenQuantizationParamCount];

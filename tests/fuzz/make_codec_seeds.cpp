@@ -1,6 +1,6 @@
-// Writes a few valid feature bitstreams (every method, several shapes, both versions) as the
-// fuzzer's seed corpus; the larger shapes give version 2 its 8- and 32-way streams, which the
-// AVX2 decoder takes.
+// Writes a few valid feature bitstreams (every method, several shapes, every version; version 3
+// also with 2 × 2 blocks at stride 2) as the fuzzer's seed corpus; the larger shapes give versions
+// 2 and 3 their 8- and 32-way streams, which the AVX2 decoder takes.
 #include <cstdio>
 #include <fstream>
 #include <random>
@@ -31,11 +31,18 @@ int main(int argc, char** argv) {
         s.symbols.push_back(v);
         if (m == Method::guided || m == Method::random) s.log_steps.push_back(q);
       }
-      for (uint8_t version : {1, 2}) {
-        auto bytes = encode(s, nullptr, version);
+      auto write = [&](const std::vector<uint8_t>& bytes) {
         std::ofstream(std::string(argv[1]) + "/seed" + std::to_string(k++), std::ios::binary)
             .write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
+      };
+      for (uint8_t version : {1, 2, 3}) write(encode(s, nullptr, version));
+      if (m != Method::guided && m != Method::random) continue;
+      s.step_block = 2, s.step_stride = 2;
+      for (size_t l = 0; l < shapes.size(); ++l) {
+        s.log_steps[l].resize(shapes[l].blocks(2));
+        for (auto& x : s.log_steps[l]) x = 2 * (static_cast<int32_t>(gen() % 5) - 2);
       }
+      write(encode(s));
     }
   return 0;
 }

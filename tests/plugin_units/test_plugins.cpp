@@ -202,6 +202,39 @@ TEST_CASE("FeatJND: only the estimator trains; its map is clamped; quantization 
     auto stream = codec::decode(bytes.data(), bytes.size());
     CHECK(stream.symbols.at(0).size() == size_t(f.levels[0].numel()));
   }
+
+  // A coarser step map: one step per 2 × 2 tokens, on a half-octave grid. It meets the budget as
+  // the per-token map does, the bitstream carries one log-step per block on multiples of 4 eighths,
+  // the decoder's block steps spread over the tokens reproduce the quantizer's output bit for bit
+  // (apply throws otherwise), and the side information shrinks.
+  for (auto name : {"quant-featjnd", "quant-random"}) {
+    CAPTURE(name);
+    auto blocked = make<Distortion>("distortion", name,
+                                    {{"sigma_q", sigma_q}, {"seed", 1}, {"step_block", 2}, {"steps_per_octave", 2}});
+    blocked->begin_evaluation(*backbone, *task, ctx);
+    auto out = blocked->apply(smooth, {0, 0}).levels[0];
+    CHECK((out - smooth.levels[0]).pow(2).mean().item<double>() == doctest::Approx(sigma_q * sigma_q).epsilon(0.05));
+    double side[2];
+    for (int64_t block : {1, 2}) {
+      auto q = make<Distortion>("distortion", name,
+                                {{"codec", true}, {"sigma_q", 0.05}, {"step_block", block}, {"steps_per_octave", 2}});
+      q->begin_evaluation(*backbone, *task, ctx);
+      ctx.artifacts.erase("bitstream-batch0.fjnc");
+      REQUIRE_NOTHROW(q->apply(f, {0, 0, double(f.batch_size()) * 28 * 28}));
+      auto m = q->evaluation_metrics();
+      side[block - 1] = m.at("codec.side_share") * m.at("codec.bytes");
+      std::ifstream in(ctx.artifacts.at("bitstream-batch0.fjnc"), std::ios::binary);
+      std::vector<uint8_t> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+      auto stream = codec::decode(bytes.data(), bytes.size());
+      CHECK(int(stream.step_block) == block);
+      CHECK(int(stream.step_stride) == 4);
+      const auto& sh = stream.shapes.at(0);
+      REQUIRE(stream.log_steps.at(0).size() == sh.blocks(uint32_t(block)));
+      for (int32_t v : stream.log_steps[0]) CHECK(v % 4 == 0);
+    }
+    MESSAGE(std::string(name) << ": side information " << side[0] << " bytes per token, " << side[1] << " per 2 x 2 block");
+    CHECK(side[1] < side[0]);
+  }
 }
 
 TEST_CASE("resnet exposes its four stage outputs") {

@@ -36,10 +36,15 @@ Stream stream_of(Method m, std::vector<LevelShape> shapes, uint32_t seed) {
 
 void check_decoded(const Stream& s, const Stream& d);
 
-// Both bitstream versions; version 2 through the AVX2 decoder (where the CPU has it) and the
-// scalar one.
+// Every bitstream version that can carry the stream; versions 2 and 3 through the AVX2 decoder
+// (where the CPU has it) and the scalar one.
 void check_round_trip(const Stream& s) {
-  for (uint8_t version : {1, 2}) {
+  const bool per_token = s.step_block == 1 && s.step_stride == 1;
+  for (uint8_t version : {1, 2, 3}) {
+    if (version < 3 && !per_token) {
+      CHECK_THROWS_AS(encode(s, nullptr, version), std::invalid_argument);
+      continue;
+    }
     CAPTURE(int(version));
     Sizes sizes;
     auto bytes = encode(s, &sizes, version);
@@ -47,7 +52,7 @@ void check_round_trip(const Stream& s) {
     CHECK(sizes.total == bytes.size());
     CHECK(sizes.side < sizes.total);
     check_decoded(s, decode(bytes.data(), bytes.size()));
-    if (version == 2) check_decoded(s, decode(bytes.data(), bytes.size(), uint64_t(1) << 28, /*simd=*/false));
+    if (version >= 2) check_decoded(s, decode(bytes.data(), bytes.size(), uint64_t(1) << 28, /*simd=*/false));
   }
 }
 
@@ -59,6 +64,7 @@ void check_decoded(const Stream& s, const Stream& d) {
     CHECK(d.symbols[l] == s.symbols[l]);
     if (!s.log_steps.empty()) CHECK(d.log_steps[l] == s.log_steps[l]);
   }
+  if (!s.log_steps.empty()) CHECK((d.step_block == s.step_block && d.step_stride == s.step_stride));
   if (s.method != Method::minmax) CHECK(d.step == s.step);
   if (s.method == Method::minmax) CHECK((d.low == s.low && d.high == s.high && d.bits == s.bits));
 }
@@ -120,9 +126,9 @@ TEST_CASE("codec: damaged, truncated or foreign bitstreams are refused with a re
     CHECK_THROWS_AS(decode(damaged.data(), damaged.size()), CodecError);
   }
   auto future = bytes;
-  future[4] = 3;
+  future[4] = 4;
   CHECK_THROWS_WITH_AS(decode(future.data(), future.size()),
-                       "feature bitstream: version 3; this engine reads versions 1 and 2", CodecError);
+                       "feature bitstream: version 4; this engine reads versions 1 to 3", CodecError);
   auto foreign = bytes;
   foreign[0] = 'X';
   CHECK_THROWS_WITH_AS(decode(foreign.data(), foreign.size()), "feature bitstream: no FJNC magic", CodecError);
@@ -287,4 +293,108 @@ TEST_CASE("codec version 2: a small 12-bit table is packed, and its AVX2 path de
     CHECK(ea == eb);
     CHECK(sa == sb);
   }
+}
+
+namespace {
+
+// A stream whose step map has one entry per block × block tokens, on the multiples of `stride`.
+Stream blocked(std::vector<LevelShape> shapes, uint8_t block, uint8_t stride, uint32_t seed) {
+  Stream s = stream_of(Method::guided, shapes, seed);
+  s.step_block = block, s.step_stride = stride;
+  std::mt19937 gen(seed);
+  for (size_t l = 0; l < shapes.size(); ++l) {
+    s.log_steps[l].resize(shapes[l].blocks(block));
+    for (auto& q : s.log_steps[l]) q = stride * (static_cast<int32_t>(gen() % 9) - 4);
+  }
+  return s;
+}
+
+// A bitstream with its CRC made valid again after a deliberate change.
+void fix_crc(std::vector<uint8_t>& d) {
+  const uint32_t crc = static_cast<uint32_t>(crc32(0L, d.data(), static_cast<uInt>(d.size() - 4)));
+  for (int i = 0; i < 4; ++i) d[d.size() - 4 + static_cast<size_t>(i)] = static_cast<uint8_t>(crc >> (8 * i));
+}
+
+}  // namespace
+
+TEST_CASE("codec version 3: block step maps (edges cut) and coarse strides round-trip; versions 1 and 2 refuse them") {
+  // 7 × 5 tokens in blocks of 3: 3 × 2 blocks, the last row and column cut.
+  CHECK(LevelShape{2, 4, 7, 5}.blocks(3) == 2 * 3 * 2);
+  CHECK(LevelShape{2, 4, 7, 5}.blocks(1) == LevelShape{2, 4, 7, 5}.tokens());
+  for (uint8_t block : {1, 2, 3, 8})
+    for (uint8_t stride : {1, 2, 8}) {
+      CAPTURE(int(block));
+      CAPTURE(int(stride));
+      check_round_trip(blocked({{2, 4, 7, 5}, {2, 4, 16, 16}, {1, 3, 1, 1}}, block, stride, 20 + block + stride));
+    }
+  Stream off = blocked({{1, 2, 4, 4}}, 2, 4, 30);
+  off.log_steps[0][1] = 3;  // not a multiple of 4
+  CHECK_THROWS_AS(encode(off), std::invalid_argument);
+  Stream wrong = blocked({{1, 2, 4, 4}}, 2, 1, 31);
+  wrong.log_steps[0].push_back(0);  // one entry more than the 2 × 2 blocks
+  CHECK_THROWS_AS(encode(wrong), std::invalid_argument);
+}
+
+TEST_CASE("codec version 3: the median predictor, by hand and on extremes") {
+  // 2 × 3 grid: first row from the left (the first value from 0), first column from above; then
+  // a = left, b = above, c = upper-left: c ≤ min(a, b) predicts max(a, b).
+  const std::vector<int32_t> ramp = {1, 2, 3, 4, 5, 6};
+  CHECK(median_residuals(ramp, 1, 2, 3) == std::vector<int32_t>{1, 1, 1, 3, 1, 1});
+  // c between a and b predicts a + b − c: a = 3, b = 5, c = 4 → 4; c ≥ max(a, b) predicts min.
+  CHECK(median_residuals({4, 5, 3, 9}, 1, 2, 2) == std::vector<int32_t>{4, 1, -1, 5});
+  CHECK(median_residuals({9, 2, 3, 1}, 1, 2, 2) == std::vector<int32_t>{9, -7, -6, -1});
+  std::mt19937 gen(32);
+  std::vector<int32_t> v(3 * 11 * 13);
+  for (auto& x : v) x = static_cast<int32_t>(gen());
+  v[0] = INT32_MIN, v[1] = INT32_MAX, v[14] = INT32_MIN;
+  auto r = median_residuals(v, 3, 11, 13);
+  undo_median_residuals(r, 3, 11, 13);
+  CHECK(r == v);
+}
+
+TEST_CASE("codec version 3: a smooth step map costs less side information, a noisy one at most 3 bytes a level more") {
+  LevelShape sh{2, 4, 48, 48};
+  Stream smooth = blocked({sh}, 1, 1, 33), noisy = blocked({sh}, 1, 1, 34);
+  for (uint32_t k = 0; k < sh.n; ++k)
+    for (uint32_t y = 0; y < sh.h; ++y)
+      for (uint32_t x = 0; x < sh.w; ++x)
+        smooth.log_steps[0][(k * sh.h + y) * sh.w + x] = static_cast<int32_t>(y / 3 + x / 4) - 10;
+  for (const Stream* s : {&smooth, &noisy}) {
+    Sizes v2, v3;
+    encode(*s, &v2, 2);
+    encode(*s, &v3, 3);
+    MESSAGE(std::string(s == &smooth ? "smooth" : "noisy") << " map: side " << v2.side << " bytes in version 2, " << v3.side << " in 3");
+    if (s == &smooth) CHECK(double(v3.side) < 0.6 * double(v2.side));
+    else CHECK(v3.side <= v2.side + 3);
+  }
+}
+
+TEST_CASE("codec version 3: a damaged side head is refused in one line") {
+  Stream s = blocked({{1, 2, 4, 4}}, 2, 2, 35);
+  auto bytes = encode(s);
+  // The side head: magic, version, method, dtype, levels, 4 shape varints, section and head
+  // lengths, the base step; then block and stride.
+  const size_t head = 4 + 4 + 4 + 2 + 4;
+  REQUIRE(bytes[head] == 2);
+  REQUIRE(bytes[head + 1] == 2);
+  auto zero_block = bytes;
+  zero_block[head] = 0;
+  fix_crc(zero_block);
+  CHECK_THROWS_WITH_AS(decode(zero_block.data(), zero_block.size()),
+                       "feature bitstream, side information: a step map's block and stride are 1 to 255 and 1 to 64",
+                       CodecError);
+  auto prediction = bytes;
+  prediction[head + 2] = 7;
+  fix_crc(prediction);
+  CHECK_THROWS_WITH_AS(decode(prediction.data(), prediction.size()),
+                       "feature bitstream, side information: unknown prediction 7", CodecError);
+}
+
+TEST_CASE("codec: the log-step index on a coarser grid is the nearest multiple of the stride") {
+  CHECK(log_step_index(token_step(1.0f, 13), 1.0f, 1) == 13);
+  CHECK(log_step_index(token_step(1.0f, 13), 1.0f, 4) == 12);
+  CHECK(log_step_index(token_step(1.0f, 13), 1.0f, 8) == 16);
+  CHECK(log_step_index(token_step(1.0f, -13), 1.0f, 8) == -16);
+  CHECK(log_step_index(token_step(1.0f, -11), 1.0f, 2) == -12);  // -5.5 rounds away from 0
+  CHECK(log_step_index(0.0f, 1.0f, 8) % 8 == 0);                 // the "no step" index too
 }
