@@ -77,7 +77,8 @@ double pchip(const std::vector<double>& x, const std::vector<double>& y, double 
   return hermite(x, y, pchip_slopes(x, y), t);
 }
 
-BdRate bd_rate(const std::vector<std::pair<double, double>>& anchor, const std::vector<std::pair<double, double>>& test) {
+BdRate bd_rate(const std::vector<std::pair<double, double>>& anchor, const std::vector<std::pair<double, double>>& test,
+               double from) {
   auto [xa, ya] = by_metric(anchor);
   auto [xt, yt] = by_metric(test);
   BdRate r;
@@ -86,10 +87,12 @@ BdRate bd_rate(const std::vector<std::pair<double, double>>& anchor, const std::
                         xt.size(), kBdRateMinPoints);
     return r;
   }
-  r.low = std::max(xa.front(), xt.front()), r.high = std::min(xa.back(), xt.back());
+  r.low = std::max({xa.front(), xt.front(), from}), r.high = std::min(xa.back(), xt.back());
   if (!(r.high > r.low)) {
+    r.why = std::isfinite(from) && r.high > std::max(xa.front(), xt.front())
+                ? fmt::format("not comparable: the curves share no accuracy range above {:.6g}", from)
+                : "not comparable: the curves share no accuracy range";
     r.low = r.high = NAN;
-    r.why = "not comparable: the curves share no accuracy range";
     return r;
   }
   const double avg = (integral(xt, yt, r.low, r.high) - integral(xa, ya, r.low, r.high)) / (r.high - r.low);
@@ -130,13 +133,19 @@ nlohmann::json rate_json(const Group& g) {
     for (auto& p : c.points) v.push_back({p.bpp, p.metric});
     return v;
   };
+  // Over the whole shared range, and over the high-accuracy range (≥ 90 % of the clean metric),
+  // where a codec is operated.
+  const double from = kHighAccuracyShare * g.clean.mean;
   for (auto& t : curves) {
     if (t.label.rfind("quant-featjnd", 0) != 0) continue;
     for (auto& a : curves) {
       if (&a == &t) continue;
       auto r = bd_rate(pairs(a), pairs(t));
+      auto h = bd_rate(pairs(a), pairs(t), std::isfinite(from) ? from : -INFINITY);
       bd.push_back({{"test", t.label}, {"anchor", a.label}, {"bd_rate", num(r.percent)}, {"low", num(r.low)},
-                    {"high", num(r.high)}, {"why", r.why}});
+                    {"high", num(r.high)}, {"why", r.why},
+                    {"high_accuracy", {{"from", num(from)}, {"bd_rate", num(h.percent)}, {"low", num(h.low)},
+                                       {"high", num(h.high)}, {"why", h.why}}}});
     }
   }
   return {{"curves", cj}, {"bd_rates", bd}};

@@ -5,6 +5,7 @@
 // refit their curves) and integrated exactly.
 #pragma once
 
+#include <cmath>
 #include <string>
 #include <vector>
 
@@ -31,15 +32,21 @@ std::vector<RateCurve> rate_curves(const Group& g);
 double pchip(const std::vector<double>& x, const std::vector<double>& y, double t);
 
 // BD-rate in percent of `test` against `anchor`, each a list of (rate, metric) points: negative
-// when `test` needs fewer bits. NaN, with the reason in `why`, when a curve has fewer than 4
-// distinct accuracy points (the conventional minimum: a cubic fit through fewer says little) or
-// the curves share no accuracy range.
+// when `test` needs fewer bits. Taken over the accuracy range both curves cover, cut below at
+// `from` (the high-accuracy range: the curves are fitted through all their points, the average is
+// taken above `from`). NaN, with the reason in `why`, when a curve has fewer than 4 distinct
+// accuracy points (the conventional minimum: a cubic fit through fewer says little) or the curves
+// share no accuracy range above `from`.
 inline constexpr size_t kBdRateMinPoints = 4;
 struct BdRate {
   double percent = NAN, low = NAN, high = NAN;  // and the accuracy range it is taken over
   std::string why;                              // why there is none
 };
-BdRate bd_rate(const std::vector<std::pair<double, double>>& anchor, const std::vector<std::pair<double, double>>& test);
+BdRate bd_rate(const std::vector<std::pair<double, double>>& anchor, const std::vector<std::pair<double, double>>& test,
+               double from = -INFINITY);
+
+// The high-accuracy range of the rate tables: at least this share of the clean metric.
+inline constexpr double kHighAccuracyShare = 0.9;
 
 nlohmann::json rate_json(const Group& g);
 

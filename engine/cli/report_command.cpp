@@ -120,14 +120,20 @@ void print_rate(const Group& g, const std::string& metric, const char* K) {
       std::printf("  %-26s %9s %10s %12s %10s %10s\n", c.label.c_str(), num(p.strength).c_str(), num(p.bpp).c_str(),
                   num(p.bits_per_element).c_str(), pct6(p.side_share).c_str(), pct6(p.metric).c_str());
   const auto rates = rate_json(g);
+  auto value = [](const nlohmann::json& r) {
+    return r["bd_rate"].is_null() ? "— (" + r["why"].get<std::string>() + ")"
+                                  : fmt::format("{:+.2f} %", r["bd_rate"].get<double>());
+  };
+  auto range = [](const nlohmann::json& r) {
+    return r["low"].is_null() ? std::string("—") : pct6(r["low"].get<double>()) + " % to " + pct6(r["high"].get<double>()) + " %";
+  };
   for (auto& row : rates["bd_rates"]) {
-    const auto v = row["bd_rate"];
-    std::printf("  BD-rate of %s against %s: %s (%s %s %% to %s %%; negative: fewer bits at equal accuracy)\n",
-                row["test"].get<std::string>().c_str(), row["anchor"].get<std::string>().c_str(),
-                v.is_null() ? ("— (" + row["why"].get<std::string>() + ")").c_str() : fmt::format("{:+.2f} %", v.get<double>()).c_str(), K,
-                row["low"].is_null() ? "—" : pct6(row["low"].get<double>()).c_str(),
-                row["high"].is_null() ? "—" : pct6(row["high"].get<double>()).c_str());
+    const auto& h = row["high_accuracy"];
+    std::printf("  BD-rate of %s against %s: %s (%s %s); at >= 90 %% of clean: %s (%s)\n",
+                row["test"].get<std::string>().c_str(), row["anchor"].get<std::string>().c_str(), value(row).c_str(), K,
+                range(row).c_str(), value(h).c_str(), range(h).c_str());
   }
+  if (!rates["bd_rates"].empty()) std::printf("  (BD-rate: negative when fewer bits reach equal accuracy)\n");
   (void)metric;
 }
 

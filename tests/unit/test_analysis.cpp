@@ -221,6 +221,15 @@ TEST_CASE("BD-rate: hand-computed cases (PCHIP reproduces a line; a constant log
   r = bd_rate(anchor, test);
   CHECK(r.percent == doctest::Approx(100 * (std::exp(-0.1) - 1)).epsilon(1e-9));
   CHECK(r.low == doctest::Approx(0.6));
+  // The high-accuracy range: the same offset above a cut, the range starting at the cut; a cut
+  // above both curves' ends leaves no range, and says so.
+  auto high = bd_rate(anchor, test, 0.82);
+  CHECK(high.percent == doctest::Approx(100 * (std::exp(-0.1) - 1)).epsilon(1e-9));
+  CHECK(high.low == doctest::Approx(0.82));
+  CHECK(high.high == doctest::Approx(0.9));
+  auto above = bd_rate(anchor, test, 0.95);
+  CHECK(std::isnan(above.percent));
+  CHECK(above.why == "not comparable: the curves share no accuracy range above 0.95");
   // No shared accuracy range: no number, and why.
   auto apart = bd_rate({{1, 0.1}, {2, 0.2}, {3, 0.25}, {4, 0.3}}, {{1, 0.5}, {2, 0.6}, {3, 0.65}, {4, 0.7}});
   CHECK(std::isnan(apart.percent));
