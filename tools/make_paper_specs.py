@@ -155,6 +155,23 @@ def offline_parts(rate=False):
     return comps, st1 + st2, sw1, {"model": cases}
 
 
+# Side information (beyond the paper): the classifiers of rate_offline with the step map's designs
+# as a grid — per token or per 2x2 / 4x4 block of tokens, log-steps in eighths or halves of an
+# octave — for the FeatJND-guided and random quantizers, beside the uniform and min-max anchors.
+SIDE_INFO_BLOCKS = [1, 2, 4]
+SIDE_INFO_STEPS_PER_OCTAVE = [8, 2]
+
+
+def side_info_part():
+    comps = {"cls-backbone": {"plugin": "swin", "params": OFFLINE_CLASSIFIERS[0][1]}, "cls-task": FASHION_MNIST}
+    c, stages, sweep = quant_chain("cls", "cls-backbone", "cls-task", OFFLINE_FEATJND_CLS, RATE_BUDGETS, **RATE)
+    comps.update(c)
+    for q in ("featjnd", "random"):
+        sweep[f"quant-{q}-cls"].update({"step_block": SIDE_INFO_BLOCKS, "steps_per_octave": SIDE_INFO_STEPS_PER_OCTAVE})
+    cases = [{"name": plugin, "cls-backbone": {"plugin": plugin, "params": params}} for plugin, params in OFFLINE_CLASSIFIERS]
+    return comps, stages, sweep, {"model": cases}
+
+
 def spec(name, description, parts):
     s = {"name": name, "description": description, "seed": 0, "devices": ["cuda:0"], "components": {}, "stages": [],
          "sweep": {}, "cases": {}}
@@ -225,6 +242,16 @@ def main():
         [offline_parts(rate=True)])
     rate_offline["devices"] = ["cpu"]
     out["rate_offline.json"] = rate_offline
+    side_info = spec(
+        "ablation_side_info",
+        "Side information of the step map (beyond the paper): the rate_offline classifiers (run it with --db "
+        "results/rate_offline.db to reuse their networks and estimators) with FeatJND-guided and random steps per token "
+        "or per 2x2 / 4x4 block of tokens (step_block), signalled in eighths or halves of an octave "
+        "(steps_per_octave), all in codec mode, beside the uniform and min-max anchors; `report --rate` prints each "
+        "design's curve and BD-rates. About 10 minutes on 2 cores.",
+        [side_info_part()])
+    side_info["devices"] = ["cpu"]
+    out["ablation_side_info.json"] = side_info
     for name in ("fig5_detection.json", "fig6_segmentation.json"):
         with open(os.path.join(ROOT, name)) as f:
             out[name] = figs56(json.load(f))
