@@ -334,12 +334,12 @@ void decode_sections_v1(Reader& r, Stream& s) {
 // table with its precision, ways, escaped values, stream length), the levels' streams.
 // One level's head entries (table with its precision, ways, escaped values, stream length),
 // appended to `head`, and its stream, appended to `streams`.
-void encode_level(const std::vector<int32_t>& v, std::vector<uint8_t>& head, std::vector<uint8_t>& streams) {
+void encode_level(const std::vector<int32_t>& v, std::vector<uint8_t>& head, std::vector<uint8_t>& streams, bool simd) {
   const Model m = table_for(v, 0);
   const int ways = interleaved::ways_for(v.size());
   std::vector<int32_t> escaped;
   const size_t at = streams.size();
-  interleaved::encode(interleaved::Tables(m), v.data(), v.size(), ways, streams, &escaped);
+  interleaved::encode(interleaved::Tables(m), v.data(), v.size(), ways, streams, &escaped, simd);
   head.push_back(static_cast<uint8_t>(m.bits()));
   put_table(head, m);
   head.push_back(static_cast<uint8_t>(ways));
@@ -348,9 +348,10 @@ void encode_level(const std::vector<int32_t>& v, std::vector<uint8_t>& head, std
   put_varint(head, streams.size() - at);
 }
 
-void put_section_v2(std::vector<uint8_t>& out, std::vector<uint8_t> head, const std::vector<std::vector<int32_t>>& levels) {
+void put_section_v2(std::vector<uint8_t>& out, std::vector<uint8_t> head, const std::vector<std::vector<int32_t>>& levels,
+                    bool simd) {
   std::vector<uint8_t> streams;
-  for (const auto& v : levels) encode_level(v, head, streams);
+  for (const auto& v : levels) encode_level(v, head, streams, simd);
   put_body(out, head, streams);
 }
 
@@ -360,7 +361,7 @@ enum class Prediction : uint8_t { none = 0, median = 1 };
 
 // The side section: the method's numbers, then (guided, random) block and stride, and per level
 // the prediction byte and the level's entries; the prediction is whichever codes smaller.
-void put_side_v3(std::vector<uint8_t>& out, const Stream& s) {
+void put_side_v3(std::vector<uint8_t>& out, const Stream& s, bool simd) {
   std::vector<uint8_t> head = method_numbers(s), streams;
   if (has_steps(s)) {
     head.push_back(s.step_block), head.push_back(s.step_stride);
@@ -370,8 +371,8 @@ void put_side_v3(std::vector<uint8_t>& out, const Stream& s) {
       const auto& sh = s.shapes[l];
       const uint64_t hb = (sh.h + s.step_block - 1) / s.step_block, wb = (sh.w + s.step_block - 1) / s.step_block;
       std::vector<uint8_t> head0, stream0, head1, stream1;
-      encode_level(v, head0, stream0);
-      encode_level(median_residuals(v, sh.n, hb, wb), head1, stream1);
+      encode_level(v, head0, stream0, simd);
+      encode_level(median_residuals(v, sh.n, hb, wb), head1, stream1, simd);
       const bool median = head1.size() + stream1.size() < head0.size() + stream0.size();
       head.push_back(static_cast<uint8_t>(median ? Prediction::median : Prediction::none));
       head.insert(head.end(), (median ? head1 : head0).begin(), (median ? head1 : head0).end());
@@ -462,7 +463,7 @@ void decode_sections_v2(Reader& r, Stream& s, bool simd, uint8_t version) {
 
 }  // namespace
 
-std::vector<uint8_t> encode(const Stream& s, Sizes* sizes, uint8_t version) {
+std::vector<uint8_t> encode(const Stream& s, Sizes* sizes, uint8_t version, bool simd) {
   check_stream(s);
   if (version < 1 || version > 3) throw std::invalid_argument("codec: bitstream version 1, 2 or 3");
   if (version < 3 && has_steps(s) && (s.step_block != 1 || s.step_stride != 1))
@@ -477,10 +478,10 @@ std::vector<uint8_t> encode(const Stream& s, Sizes* sizes, uint8_t version) {
   if (version == 1) {
     encode_sections_v1(s, out, side_end);
   } else {
-    if (version == 3) put_side_v3(out, s);
-    else put_section_v2(out, method_numbers(s), has_steps(s) ? s.log_steps : std::vector<std::vector<int32_t>>{});
+    if (version == 3) put_side_v3(out, s, simd);
+    else put_section_v2(out, method_numbers(s), has_steps(s) ? s.log_steps : std::vector<std::vector<int32_t>>{}, simd);
     side_end = out.size();
-    put_section_v2(out, {}, s.symbols);
+    put_section_v2(out, {}, s.symbols, simd);
   }
   // A CRC-32 of everything before it: a damaged bitstream is refused, never decoded into noise.
   const uint32_t crc = static_cast<uint32_t>(crc32(0L, out.data(), static_cast<uInt>(out.size())));

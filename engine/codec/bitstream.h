@@ -63,7 +63,9 @@ struct Sizes {
 
 constexpr uint8_t kVersion = 3;
 
-std::vector<uint8_t> encode(const Stream& s, Sizes* sizes = nullptr, uint8_t version = kVersion);
+// `simd`: let versions 2 and 3 encode with AVX2 where the CPU has it (the same bytes; false: the
+// scalar encoder).
+std::vector<uint8_t> encode(const Stream& s, Sizes* sizes = nullptr, uint8_t version = kVersion, bool simd = true);
 // Versions 1 and 2 carry per-token steps at stride 1 only.
 // Refuses, with one CodecError naming the part and the reason, anything but a complete, valid
 // bitstream of version 1, 2 or 3; `max_elements` bounds what a header may make it allocate. `simd`:

@@ -54,7 +54,7 @@ Tables::Tables(const Model& m)
 }
 
 void encode(const Tables& t, const int32_t* v, size_t n, int ways, std::vector<uint8_t>& out,
-            std::vector<int32_t>* escaped) {
+            std::vector<int32_t>* escaped, bool simd) {
   if (ways != 1 && ways != 8 && ways != 32) throw std::invalid_argument("interleaved rANS: 1, 8 or 32 ways");
   uint32_t x[kMaxWays];
   std::fill(x, x + ways, kL);
@@ -62,12 +62,16 @@ void encode(const Tables& t, const int32_t* v, size_t n, int ways, std::vector<u
   // front to back). The renormalisation is branch-free: the word is always stored and the write
   // position moves only when it is kept — whether a state overflows is a coin toss a branch
   // predictor loses about as often as the symbols carry bits.
-  std::unique_ptr<uint16_t[]> words(new uint16_t[n + 1]);
-  uint16_t* const words_end = words.get() + n + 1;
+  // The AVX2 kernel stores 8 words below the position at a time: 8 words of room below the lowest.
+  std::unique_ptr<uint16_t[]> words(new uint16_t[n + 8]);
+  uint16_t* const words_end = words.get() + n + 8;
   uint16_t* w = words_end;
   size_t escapes = 0;
   const uint64_t size = t.size;
-  for (size_t k = n; k-- > 0;) {
+  // The symbols from the last down to a multiple of 8 one at a time, the rest by the AVX2 kernel.
+  const bool vector = simd && ways >= 8 && n >= 8 && simd_available();
+  const size_t stop = vector ? n - n % 8 : 0;
+  for (size_t k = n; k-- > stop;) {
     const uint64_t i = static_cast<uint64_t>(int64_t(v[k]) - t.lo);  // out of the alphabet: >= size
     const bool in = i < size;
     escapes += !in;
@@ -80,6 +84,7 @@ void encode(const Tables& t, const int32_t* v, size_t n, int ways, std::vector<u
     const uint32_t q = static_cast<uint32_t>((uint64_t(s) * e.rcp_freq) >> 32) >> e.rcp_shift;
     s += e.bias + q * e.cmpl_freq;
   }
+  if (vector) escapes += encode_avx2(t, x, ways, v, stop, w);
   if (escapes && escaped) {
     for (size_t k = 0; k < n; ++k)
       if (int64_t(v[k]) < t.lo || int64_t(v[k]) >= int64_t(t.lo) + t.size) escaped->push_back(v[k]);

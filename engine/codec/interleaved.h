@@ -54,8 +54,10 @@ struct Tables {
 };
 
 // Codes n values; out-of-alphabet values are appended to *escaped. Appends the coded bytes to out.
+// `simd`: let the AVX2 kernel code whole groups of eight where the CPU has it (the bytes are the
+// same either way; false: the scalar encoder, for tests and benchmarks).
 void encode(const Tables& t, const int32_t* values, size_t n, int ways, std::vector<uint8_t>& out,
-            std::vector<int32_t>* escaped);
+            std::vector<int32_t>* escaped, bool simd = true);
 
 // Decodes n values from exactly `size` bytes; `escaped` supplies the escaped values in order.
 // Throws CodecError (prefixed with `what`) for anything but such a stream. `simd`: let the AVX2
@@ -67,7 +69,13 @@ void decode(const Tables& t, const uint8_t* data, size_t size, int ways, int32_t
 // turns it off).
 bool simd_available();
 
-// The kernel interleaved_avx2.cpp provides: full steps of 8 lanes for `ways` 8 or 32 while at
+// The encoder's kernel (interleaved_avx2.cpp): symbols [0, n − n mod 8) — after the scalar
+// encoder coded those above, from the last — in groups of eight from the top, `ways` 8 or 32; the
+// words go below `w`, which needs 8 words of room below the lowest word written. Returns the
+// number of escapes among them.
+size_t encode_avx2(const Tables& t, uint32_t* states, int ways, const int32_t* values, size_t n, uint16_t*& w);
+
+// The decoder's kernel (interleaved_avx2.cpp): full steps of 8 lanes for `ways` 8 or 32 while at
 // least 16 bytes per step remain; returns the symbols decoded (a multiple of ways) and adds the
 // escape markers among them to `markers`.
 size_t decode_avx2(const Tables& t, uint32_t* states, int ways, const uint8_t*& pos, const uint8_t* end,

@@ -1,10 +1,12 @@
-// The AVX2 kernel of the interleaved rANS decoder (interleaved.h): eight states per register.
+// The AVX2 kernels of the interleaved rANS coder (interleaved.h): eight states per register.
 // One step of a register decodes eight symbols: the slots (x & mask), two gathers (freq << 16 |
 // offset, and the value; one where the table is packed, Tables::packed), x = freq · (x >> bits) + offset, then the lanes whose state fell below
 // 2^15 take the next 16-bit words of the stream in lane order — the words are loaded eight at a
 // time and moved to their lanes by a permutation looked up from the mask of those lanes. Compiled
 // for AVX2 by function attributes and called only where the CPU has it (simd_available()).
 #include <immintrin.h>
+
+#include <cstring>
 
 #include "codec/interleaved.h"
 
@@ -91,7 +93,75 @@ __attribute__((target("avx2,popcnt"))) size_t rounds(const Kernel& k, uint32_t* 
   return done;
 }
 
+// The encoder's step of eight symbols k0 … k0 + 7 (lane l: symbol k0 + l, its own state). The
+// words of the lanes that renormalise are written in lane order just below the write position:
+// for each mask of such lanes, the byte shuffle that moves their 16-bit words to the top of a
+// 16-byte register, so that one store ending at the write position puts them in place (what it
+// writes below them is overwritten by the next steps).
+struct Compress {
+  alignas(16) uint8_t shuffle[256][16];
+  Compress() {
+    for (int m = 0; m < 256; ++m) {
+      std::memset(shuffle[m], 0x80, 16);
+      const int kept = __builtin_popcount(static_cast<unsigned>(m));
+      for (int l = 0, j = 8 - kept; l < 8; ++l)
+        if ((m >> l) & 1) shuffle[m][2 * j] = static_cast<uint8_t>(2 * l), shuffle[m][2 * j + 1] = static_cast<uint8_t>(2 * l + 1), ++j;
+    }
+  }
+};
+const Compress kCompress;
+
+struct EncodeKernel {
+  const int* fields;  // Tables::encode as 32-bit words: x_max, rcp_freq, bias, cmpl_freq | rcp_shift << 16
+  __m256i lo, end, size, low16;
+};
+
+__attribute__((target("avx2,popcnt"))) inline __m256i encode_step(const EncodeKernel& k, __m256i x, const int32_t* v,
+                                                                     uint16_t*& w, int& escapes) {
+  const __m256i value = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(v));
+  // In the alphabet: lo <= v < lo + n (lo + n fits in int32: Tables' constructor checks it).
+  const __m256i in = _mm256_andnot_si256(_mm256_cmpgt_epi32(k.lo, value), _mm256_cmpgt_epi32(k.end, value));
+  escapes += 8 - __builtin_popcount(static_cast<unsigned>(_mm256_movemask_ps(_mm256_castsi256_ps(in))));
+  const __m256i index = _mm256_slli_epi32(_mm256_blendv_epi8(k.size, _mm256_sub_epi32(value, k.lo), in), 2);
+  const __m256i x_max = _mm256_i32gather_epi32(k.fields, index, 4);
+  const __m256i rcp = _mm256_i32gather_epi32(k.fields + 1, index, 4);
+  const __m256i bias = _mm256_i32gather_epi32(k.fields + 2, index, 4);
+  const __m256i cmpl_shift = _mm256_i32gather_epi32(k.fields + 3, index, 4);
+  // States and x_max are below 2^31: the signed compare is exact.
+  const __m256i renorm = _mm256_xor_si256(_mm256_cmpgt_epi32(x_max, x), _mm256_set1_epi32(-1));
+  const int m = _mm256_movemask_ps(_mm256_castsi256_ps(renorm));
+  const __m256i low = _mm256_and_si256(x, k.low16);
+  const __m128i words = _mm_packus_epi32(_mm256_castsi256_si128(low), _mm256_extracti128_si256(low, 1));
+  const __m128i kept = _mm_shuffle_epi8(words, _mm_load_si128(reinterpret_cast<const __m128i*>(kCompress.shuffle[m])));
+  _mm_storeu_si128(reinterpret_cast<__m128i*>(w - 8), kept);
+  w -= __builtin_popcount(static_cast<unsigned>(m));
+  x = _mm256_blendv_epi8(x, _mm256_srli_epi32(x, 16), renorm);
+  // q = (x · rcp) >> 32 >> shift: the high halves of the even and of the odd lanes' products.
+  const __m256i even = _mm256_srli_epi64(_mm256_mul_epu32(x, rcp), 32);
+  const __m256i odd = _mm256_mul_epu32(_mm256_srli_epi64(x, 32), _mm256_srli_epi64(rcp, 32));
+  const __m256i q = _mm256_srlv_epi32(_mm256_blend_epi32(even, odd, 0xaa), _mm256_srli_epi32(cmpl_shift, 16));
+  return _mm256_add_epi32(_mm256_add_epi32(x, bias), _mm256_mullo_epi32(q, _mm256_and_si256(cmpl_shift, k.low16)));
+}
+
 }  // namespace
+
+__attribute__((target("avx2,popcnt"))) size_t encode_avx2(const Tables& t, uint32_t* states, int ways, const int32_t* v,
+                                                          size_t n, uint16_t*& w) {
+  static_assert(sizeof(Tables::EncodeSymbol) == 16, "four 32-bit words per symbol");
+  const EncodeKernel k{reinterpret_cast<const int*>(t.encode.data()), _mm256_set1_epi32(t.lo),
+                       _mm256_set1_epi32(t.marker), _mm256_set1_epi32(static_cast<int>(t.size)), _mm256_set1_epi32(0xffff)};
+  const int registers = ways / 8;
+  __m256i x[4];
+  for (int r = 0; r < registers; ++r) x[r] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(states + 8 * r));
+  int escapes = 0;
+  for (size_t k0 = n; k0 >= 8;) {
+    k0 -= 8;
+    const int r = static_cast<int>((k0 >> 3) & static_cast<size_t>(registers - 1));
+    x[r] = encode_step(k, x[r], v + k0, w, escapes);
+  }
+  for (int r = 0; r < registers; ++r) _mm256_storeu_si256(reinterpret_cast<__m256i*>(states + 8 * r), x[r]);
+  return static_cast<size_t>(escapes);
+}
 
 __attribute__((target("avx2,popcnt"))) size_t decode_avx2(const Tables& t, uint32_t* states, int ways,
                                                           const uint8_t*& pos, const uint8_t* end, int32_t* out,

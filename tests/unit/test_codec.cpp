@@ -398,3 +398,38 @@ TEST_CASE("codec: the log-step index on a coarser grid is the nearest multiple o
   CHECK(log_step_index(token_step(1.0f, -11), 1.0f, 2) == -12);  // -5.5 rounds away from 0
   CHECK(log_step_index(0.0f, 1.0f, 8) % 8 == 0);                 // the "no step" index too
 }
+
+TEST_CASE("interleaved rANS: the AVX2 encoder writes the scalar encoder's bytes, on every length, table and escape") {
+  MESSAGE("AVX2 encoder on this machine: " << (interleaved::simd_available() ? "yes" : "no (both paths are scalar)"));
+  std::mt19937 gen(40);
+  for (size_t n : {0, 1, 7, 8, 9, 15, 16, 17, 255, 256, 2047, 2048, 2049, 16383, 16384, 16391, 100003}) {
+    for (double p : {0.35, 0.02, 0.95}) {  // 12-bit packed, 15-bit with escapes, peaked (frequency 1 symbols)
+      CAPTURE(n);
+      CAPTURE(p);
+      Stream s;
+      s.shapes = {{1, 1, 1, static_cast<uint32_t>(n)}};
+      s.symbols = {laplacian(n, p, static_cast<uint32_t>(n) + 41)};
+      if (n > 100) s.symbols[0][gen() % n] = INT32_MIN, s.symbols[0][gen() % n] = INT32_MAX;  // escapes at the extremes
+      const auto vector = encode(s, nullptr, kVersion, true), scalar = encode(s, nullptr, kVersion, false);
+      CHECK(vector == scalar);
+      CHECK(decode(vector.data(), vector.size()).symbols == s.symbols);
+    }
+  }
+  // Every way count on its own: 8 and 32 ways through the kernel, with a table of frequency-1
+  // symbols (the reciprocal's special case) and one of 15 bits.
+  for (int ways : {8, 32}) {
+    for (uint32_t bits : {12u, 15u}) {
+      CAPTURE(ways);
+      CAPTURE(bits);
+      auto v = laplacian(50000, 0.05, 42 + bits);
+      const Model m = table_for(v, bits);
+      const interleaved::Tables t(m);
+      std::vector<uint8_t> a, b;
+      std::vector<int32_t> ea, eb;
+      interleaved::encode(t, v.data(), v.size(), ways, a, &ea, true);
+      interleaved::encode(t, v.data(), v.size(), ways, b, &eb, false);
+      CHECK(a == b);
+      CHECK(ea == eb);
+    }
+  }
+}
