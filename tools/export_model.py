@@ -14,6 +14,8 @@ A model package is a folder:
   .venv/bin/python tools/export_model.py --module my_net.py:build --checkpoint my_net.pth \\
       --input-size 3,64,64 --split layer3 --out models/my_net
   # several levels: --split a,b,c (the head must consume exactly these)
+  # a torchvision Mask R-CNN with any backbone + FPN: its five levels feed the engine's heads
+  .venv/bin/python tools/export_model.py --module examples/byom/maskrcnn_r18.py:build --detector --out models/mrcnn_r18
 
 The split is made on the model's FX graph (torchvision's NodePathTracer, with timm's leaf modules):
 the split tensor of a module is the output of its last operation, as torchvision's
@@ -27,6 +29,13 @@ stages, `output_fmt` NHWC) is permuted; a token sequence B x N x C (ViT) is decl
 N - P patch tokens become a B x C x Gh x Gw map (the patch grid) and its P prefix tokens (class,
 register, distillation tokens) a second level B x C x 1 x P named NAME.prefix. The head undoes
 both, so the estimator and the quantizers see maps and the head sees what the model produced.
+
+Detectors (--detector): the model is a torchvision Mask R-CNN (a backbone returning the five FPN
+levels '0'..'3', 'pool', and rpn / roi_heads). The trunk is its backbone, scripted (any image size);
+there is no head.pt: the engine's detection task runs its own Mask R-CNN heads, bit-compatible with
+torchvision's, on the trunk's levels. maskrcnn.safetensors holds the trunk's tensors (under trunk.*)
+and the heads' (rpn.*, roi_heads.*), with the model's transform and head semantics in its metadata:
+give it as the packaged backbone's `weights`.
 
 Packages are exported in eval mode and frozen: dropout and stochastic depth are gone, batch norm
 uses its running statistics. The package is checked before it is written: head(trunk(x)) equals
@@ -67,6 +76,15 @@ def build_model(args):
             fail(f"timm cannot create '{args.timm}': {e}")
         source = {"library": "timm", "version": timm.__version__, "name": args.timm}
         recipe = timm_recipe(model)
+    elif args.torchvision and args.detector:
+        import torchvision
+        from export_weights import torchvision_detection_recipe
+        if args.torchvision not in torchvision.models.list_models(module=torchvision.models.detection):
+            fail(f"torchvision has no detection model '{args.torchvision}'")
+        model = torchvision.models.get_model(args.torchvision, weights="DEFAULT" if args.pretrained else None,
+                                             weights_backbone=None, **kwargs)
+        source = {"library": "torchvision", "version": torchvision.__version__, "name": args.torchvision}
+        recipe = torchvision_detection_recipe(model)
     elif args.torchvision:
         import torchvision
         if args.torchvision not in torchvision.models.list_models(module=torchvision.models):
@@ -78,6 +96,9 @@ def build_model(args):
         recipe = torchvision_recipe(torchvision.models.get_model_weights(args.torchvision).DEFAULT)
     else:
         model, source = user_model(args.module, kwargs)
+        if args.detector and hasattr(model, "transform"):
+            from export_weights import torchvision_detection_recipe
+            recipe = torchvision_detection_recipe(model)
     if args.checkpoint:
         try:
             model.load_state_dict(load_checkpoint(args.checkpoint))
@@ -354,13 +375,94 @@ def aoti_package(trunk, x, path):
     torch._inductor.aoti_compile_and_package(program, package_path=path)
 
 
+# ---- detectors -------------------------------------------------------------------------------
+
+# The anchors the engine's Mask R-CNN heads generate by default (torchvision's maskrcnn_*_fpn).
+ENGINE_ANCHOR_RATIOS = (0.5, 1.0, 2.0)
+
+
+def check_detector(model):
+    for part in ("backbone", "rpn", "roi_heads"):
+        if not hasattr(model, part):
+            fail(f"--detector: the model has no .{part}; expected a torchvision Mask R-CNN")
+    if getattr(model.roi_heads, "mask_predictor", None) is None:
+        fail("--detector: the model has no mask head; the engine's heads are Mask R-CNN's")
+    gen = model.rpn.anchor_generator
+    if len(gen.sizes) != 5 or any(tuple(r) != ENGINE_ANCHOR_RATIOS for r in gen.aspect_ratios):
+        fail(f"--detector: anchors {gen.sizes} with ratios {gen.aspect_ratios}; the engine's heads take one size "
+             f"per FPN level with ratios {ENGINE_ANCHOR_RATIOS}")
+    return [float(s[0]) for s in gen.sizes]
+
+
+def export_detector(args, model, source, recipe):
+    """The backbone (+ FPN) as a scripted trunk returning its five levels, and the heads' checkpoint."""
+    import torch
+    from typing import List
+    from export_weights import write_safetensors
+    anchor_sizes = check_detector(model)
+
+    class DetectionTrunk(torch.nn.Module):
+        def __init__(self, backbone):
+            super().__init__()
+            self.backbone = backbone
+
+        def forward(self, images: torch.Tensor) -> List[torch.Tensor]:
+            return list(self.backbone(images).values())
+
+    c, h, w = input_shape(args, model) if args.input_size else (3, 800, 800)
+    trunk = torch.jit.script(DetectionTrunk(model.backbone).eval())
+    with torch.no_grad():
+        for shape in ((2, c, h, w), (1, c, h // 2 + 32, w)):  # the trunk takes any size
+            x = torch.randn(*shape)
+            want = model.backbone(x)
+            got = trunk(x)
+            if len(got) != 5:
+                fail(f"--detector: the backbone gives {len(got)} levels; the engine's Mask R-CNN heads take 5")
+            for name, a, b in zip(want, got, want.values()):
+                check_equal(f"the scripted trunk's level {name} at {'x'.join(map(str, shape))}", a, b)
+        x = torch.randn(1, c, h, w)
+        levels = trunk(x)
+    names = list(model.backbone(x).keys())
+    os.makedirs(args.out, exist_ok=True)
+    trunk.save(os.path.join(args.out, "trunk.pt.partial"))
+    os.replace(os.path.join(args.out, "trunk.pt.partial"), os.path.join(args.out, "trunk.pt"))
+    # The trunk's tensors under the packaged backbone's names (the values it already holds), so that
+    # the detection task's strict loading checks the checkpoint belongs to this package.
+    tensors = {"trunk." + k: v for k, v in trunk.state_dict().items()}
+    tensors.update({k: v for k, v in model.state_dict().items() if k.startswith(("rpn.", "roi_heads."))})
+    meta = {"source": f"{source['library']} {source['name']} (export_model.py --detector)",
+            "preprocess": json.dumps(recipe), "roi_align_aligned": "false", "roi_sampling_ratio": "2",
+            "anchor_rounding": "true"}
+    write_safetensors(os.path.join(args.out, "maskrcnn.safetensors"), tensors, meta)
+    package = {
+        "format": FORMAT, "format_version": FORMAT_VERSION, "task": "detection",
+        "source": source, "versions": versions(),
+        "input": {"channels": c, "height": h, "width": w},
+        "preprocess": recipe,
+        "levels": [level_entry(n, t, h, w) for n, t in zip(names, levels)],
+        "num_classes": int(model.roi_heads.box_predictor.cls_score.out_features),
+        "anchor_sizes": anchor_sizes,
+        "weights": "maskrcnn.safetensors",
+        "files": {f: sha256(os.path.join(args.out, f)) for f in ("trunk.pt", "maskrcnn.safetensors")},
+    }
+    with open(os.path.join(args.out, "package.json.partial"), "w") as f:
+        json.dump(package, f, indent=1)
+        f.write("\n")
+    os.replace(os.path.join(args.out, "package.json.partial"), os.path.join(args.out, "package.json"))
+    shapes = ", ".join(f"{n} {'x'.join(map(str, t.shape[1:]))}" for n, t in zip(names, levels))
+    print(f"{args.out}: {source['name']} backbone -> {shapes}; {package['num_classes']} classes; heads in "
+          f"maskrcnn.safetensors (the packaged backbone's weights)")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     src = ap.add_mutually_exclusive_group(required=True)
     src.add_argument("--timm", help="a timm model name")
     src.add_argument("--torchvision", help="a torchvision classification model name")
     src.add_argument("--module", help="FILE.py:FACTORY, a function returning your nn.Module")
-    ap.add_argument("--split", required=True, help="module path(s) whose output is the feature: stages.2 or a,b,c")
+    ap.add_argument("--split", help="module path(s) whose output is the feature: stages.2 or a,b,c")
+    ap.add_argument("--detector", action="store_true",
+                    help="the model is a torchvision Mask R-CNN: package its backbone's five FPN levels and its heads")
     ap.add_argument("--out", required=True, help="the package folder (created)")
     ap.add_argument("--pretrained", action="store_true", help="the library's published weights (needs the hub)")
     ap.add_argument("--checkpoint", help="a state dict (.pth) loaded into the model")
@@ -378,6 +480,10 @@ def main():
     import torch
     warnings.filterwarnings("ignore", category=torch.jit.TracerWarning)
     model, source, recipe = build_model(args)
+    if args.detector:
+        return export_detector(args, model, source, recipe)
+    if not args.split:
+        fail("--split is needed (or --detector)")
     c, h, w = input_shape(args, model)
     splits = [s.strip() for s in args.split.split(",") if s.strip()]
     gm, qualname = trace(model)

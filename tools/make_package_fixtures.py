@@ -9,6 +9,12 @@ no normalisation is the identity), packaged by tools/export_model.py at its publ
 and a reference file with the input, the split module's output as the model computes it (a
 forward hook, not the package's graph) and the model's logits. cases.json lists them with the
 layout the engine's levels must have.
+
+The detector case: examples/byom/maskrcnn_r18.py (torchvision's Mask R-CNN on ResNet-18 + FPN,
+none of the paper's detectors) with seeded random weights, batch-norm statistics and heads
+perturbed as tools/make_parity_fixtures.py does for maskrcnn_resnet50_fpn (so that detections
+survive a random image), packaged with --detector from its checkpoint; the reference holds its five
+levels, proposals and detections on one 512x672 image (the transform bypassed).
 """
 import json
 import os
@@ -62,6 +68,47 @@ def reference(model, split, torch):
     return {"input": x, "split": seen["out"].contiguous(), "logits": logits}
 
 
+def detector(out, torch):
+    import importlib.util
+    from torchvision.models.detection.image_list import ImageList
+    from make_parity_fixtures import perturb, randomise_batchnorm
+    factory = os.path.join(os.path.dirname(HERE), "examples", "byom", "maskrcnn_r18.py")
+    spec = importlib.util.spec_from_file_location("maskrcnn_r18", factory)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    torch.manual_seed(6)
+    model = module.build().eval()
+    randomise_batchnorm(model.backbone)
+    with torch.no_grad():
+        perturb(model.backbone.fpn)
+        model.rpn.head.cls_logits.bias.normal_(0, 1.0)
+        model.rpn.head.bbox_pred.weight.mul_(0.1)
+        model.roi_heads.box_predictor.cls_score.weight.mul_(10)
+        model.roi_heads.box_predictor.cls_score.bias.normal_(0, 1.0)
+        model.roi_heads.box_predictor.bbox_pred.weight.mul_(0.3)
+        model.roi_heads.mask_predictor.mask_fcn_logits.bias.normal_(0, 1.0)
+    ckpt = os.path.join(out, "maskrcnn_r18.pth")
+    torch.save(model.state_dict(), ckpt)
+    subprocess.run([sys.executable, os.path.join(HERE, "export_model.py"), "--module", f"{factory}:build",
+                    "--checkpoint", ckpt, "--detector", "--input-size", "3,512,672",
+                    "--out", os.path.join(out, "maskrcnn_r18")], check=True)
+    os.remove(ckpt)
+    model.roi_heads.score_thresh = 0.02
+    torch.manual_seed(7)
+    x = torch.randn(1, 3, 512, 672)
+    ref = {"input": x}
+    with torch.no_grad():
+        feats = model.backbone(x)
+        ref.update({"level." + k: v for k, v in feats.items()})
+        images = ImageList(x, [(512, 672)])
+        proposals, _ = model.rpn(images, feats)
+        dets, _ = model.roi_heads(feats, proposals, images.image_sizes)
+    ref.update({"proposals.0": proposals[0], "boxes.0": dets[0]["boxes"], "scores.0": dets[0]["scores"],
+                "labels.0": dets[0]["labels"], "masks.0": dets[0]["masks"][:, 0]})
+    write_safetensors(os.path.join(out, "maskrcnn_r18_reference.safetensors"), ref)
+    print(f"maskrcnn_r18: packaged; {len(proposals[0])} proposals, {len(dets[0]['boxes'])} detections", flush=True)
+
+
 def main():
     import torch
     out = sys.argv[1]
@@ -83,6 +130,7 @@ def main():
         print(f"{case}: packaged", flush=True)
     with open(os.path.join(out, "cases.json"), "w") as f:
         json.dump(cases, f, indent=1)
+    detector(out, torch)
     import timm
     import torchvision
     with open(os.path.join(out, "versions.json"), "w") as f:

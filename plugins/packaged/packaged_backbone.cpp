@@ -1,7 +1,9 @@
 // A model packaged by tools/export_model.py: any PyTorch model split into a TorchScript trunk
 // (images → the feature levels at the split) and head (levels → logits), with its metadata. The
 // trunk is the backbone; the head is what the classification task evaluates, differentiates for
-// FeatJND's fit and attributes.
+// FeatJND's fit and attributes. A detector's package (export_model.py --detector) has no head: its
+// trunk gives the five FPN levels, and the detection task's Mask R-CNN heads take their weights
+// from the package's maskrcnn.safetensors (the `weights` parameter).
 //
 // The engine moves, saves, loads and freezes a backbone through its torch::nn::Module; a
 // TorchScript module is not one. PackagedModule mirrors the scripted modules' hierarchy with the
@@ -9,6 +11,7 @@
 // every one of those operations reaches the tensors the scripted code runs on.
 #include <filesystem>
 #include <fstream>
+#include <optional>
 
 #include <fmt/format.h>
 #include <torch/script.h>
@@ -46,9 +49,9 @@ struct MirrorImpl : torch::nn::Module {
 TORCH_MODULE(Mirror);
 
 struct PackageImpl : torch::nn::Module {
-  PackageImpl(torch::jit::Module t, torch::jit::Module h) {
+  PackageImpl(torch::jit::Module t, std::optional<torch::jit::Module> h) {
     trunk = register_module("trunk", Mirror(std::move(t)));
-    head = register_module("head", Mirror(std::move(h)));
+    if (h) head = register_module("head", Mirror(std::move(*h)));
   }
   Mirror trunk{nullptr}, head{nullptr};
 };
@@ -70,8 +73,8 @@ nlohmann::json read_json(const fs::path& path) {
 }
 
 void check_files(const fs::path& dir, const nlohmann::json& files) {
-  if (!files.is_object() || !files.contains("trunk.pt") || !files.contains("head.pt"))
-    throw std::runtime_error(fmt::format("packaged: {}/package.json lists no trunk.pt and head.pt", dir.string()));
+  if (!files.is_object() || !files.contains("trunk.pt"))
+    throw std::runtime_error(fmt::format("packaged: {}/package.json lists no trunk.pt", dir.string()));
   for (const auto& [name, digest] : files.items()) {
     const auto path = (dir / name).string();
     if (!fs::exists(path)) throw std::runtime_error(fmt::format("packaged: {} is missing", path));
@@ -126,13 +129,22 @@ std::vector<torch::Tensor> tensors_of(const c10::IValue& out, const char* what) 
   return v;
 }
 
+// The head, where the package has one (a detector's has none).
+std::optional<torch::jit::Module> load_head(const fs::path& dir, const PackageInfo& info) {
+  if (!info.meta.at("files").contains("head.pt")) return std::nullopt;
+  return load_scripted(dir / "head.pt");
+}
+
 class PackagedBackbone : public featjnd::Backbone {
  public:
   explicit PackagedBackbone(const featjnd::Params& p)
       : dir_(p.text("package")),
         info_(read_package(dir_)),
-        net_(load_scripted(dir_ / "trunk.pt"), load_scripted(dir_ / "head.pt")) {
+        net_(load_scripted(dir_ / "trunk.pt"), load_head(dir_, info_)),
+        weights_(p.text("weights")) {
     if (p.text("runtime") == "aoti") load_compiled();
+    if (!weights_.empty() && !fs::exists(weights_))
+      throw std::runtime_error(fmt::format("packaged: weights '{}' does not exist", weights_));
   }
 
   torch::nn::Module& module() override { return *net_; }
@@ -153,9 +165,15 @@ class PackagedBackbone : public featjnd::Backbone {
     return {levels, info_.level_names};
   }
 
-  bool has_classifier() const override { return true; }
+  bool has_classifier() const override { return !net_->head.is_empty(); }
+
+  std::string weights_path() const override { return weights_; }
 
   torch::Tensor classify(const featjnd::Features& f) override {
+    if (net_->head.is_empty())
+      throw std::runtime_error(fmt::format("packaged: {} is a detector's package (no head.pt); use it with the "
+                                           "detection task",
+                                           dir_.string()));
     std::vector<c10::IValue> in(f.levels.begin(), f.levels.end());
     return tensors_of(net_->head->scripted.forward(in), "head").at(0);
   }
@@ -183,6 +201,7 @@ class PackagedBackbone : public featjnd::Backbone {
   fs::path dir_;
   PackageInfo info_;
   Package net_;
+  std::string weights_;
 #ifdef FEATJND_HAVE_AOTI
   std::unique_ptr<torch::inductor::AOTIModelPackageLoader> compiled_;
 #else
@@ -195,6 +214,9 @@ class PackagedBackbone : public featjnd::Backbone {
 
 const featjnd_param_info kParams[] = {
     featjnd::param("package", "path", "\"\"", "a model package folder (tools/export_model.py)"),
+    featjnd::param("weights", "path", "\"\"",
+                   "a detector package's maskrcnn.safetensors: the Mask R-CNN heads (and the trunk's tensors) the "
+                   "detection task loads"),
     featjnd::param("runtime", "string", "\"torchscript\"",
                    "torchscript, or aoti: the trunk's AOTInductor package for gradient-free CPU passes",
                    FEATJND_STAGE_ALL, -HUGE_VAL, HUGE_VAL, "torchscript|aoti"),
@@ -202,6 +224,6 @@ const featjnd_param_info kParams[] = {
 
 }  // namespace
 
-FEATJND_PLUGIN("backbone", "packaged", "1.0",
-               "any PyTorch model packaged by tools/export_model.py: TorchScript trunk and head", kParams,
+FEATJND_PLUGIN("backbone", "packaged", "1.1",
+               "any PyTorch model packaged by tools/export_model.py: TorchScript trunk and head (detectors: trunk and Mask R-CNN weights)", kParams,
                PackagedBackbone)

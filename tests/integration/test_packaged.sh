@@ -1,5 +1,7 @@
 # Bring your own model. (1) Parity: six timm/torchvision models (five families and Swin's NHWC
-# layout), packaged by tools/export_model.py, against eager PyTorch (test_packaged.cpp).
+# layout), packaged by tools/export_model.py, against eager PyTorch, and a packaged detector
+# (torchvision's Mask R-CNN on ResNet-18 + FPN) whose levels feed the engine's heads, against
+# torchvision's detections (test_packaged.cpp); the detector then runs through the detection task.
 # (2) A user's own model (examples/byom/small_net.py) trained here on Fashion-MNIST, exported from
 # its checkpoint and swept through the engine: prepare -> fit -> an alpha sweep and a quantization
 # sweep, its clean accuracy the one PyTorch measures on the same images.
@@ -9,9 +11,10 @@ cd "$TMP"
   { cat "$TMP/fixtures.log"; fail "cannot package the reference models with $PYTHON"; }
 FEATJND_PACKAGE_DIR="$TMP/pkgs" "$BUILD_DIR/tests/featjnd-plugin-tests" --test-suite=packaged >"$TMP/parity" 2>&1 ||
   { cat "$TMP/parity"; fail "a packaged model differs from eager PyTorch"; }
-grep -Eq "test cases: +2 \\| +2 passed" "$TMP/parity" || { cat "$TMP/parity"; fail "not every packaged case ran"; }
-# convnext, efficientnet, regnet, mobilenet, swin: one level + logits; vit: patches, prefix, logits.
-[[ $(grep -c "^packaged " "$TMP/parity") -eq 13 ]] || { cat "$TMP/parity"; fail "expected 13 comparisons"; }
+grep -Eq "test cases: +3 \\| +3 passed" "$TMP/parity" || { cat "$TMP/parity"; fail "not every packaged case ran"; }
+# convnext, efficientnet, regnet, mobilenet, swin: one level + logits; vit: patches, prefix, logits;
+# the detector: five levels, proposals, boxes, scores, masks.
+[[ $(grep -c "^packaged " "$TMP/parity") -eq 22 ]] || { cat "$TMP/parity"; fail "expected 22 comparisons"; }
 grep "^packaged " "$TMP/parity" | sed "s/^/packaged parity: /"   # each comparison, the largest relative difference
 
 # --- a user's model, from its checkpoint to a sweep ---------------------------------------------
@@ -152,3 +155,34 @@ budget = (steps[0].pow(2).mean((1, 2, 3)) / 12).sqrt()
 assert torch.allclose(budget, torch.full_like(budget, 0.8), rtol=1e-5), budget
 PY
 echo "packaged: parity, a user's model through prepare, fit, alpha and quantization sweeps, the estimator exported"
+
+# --- a packaged detector through the detection task --------------------------------------------
+# prepare loads the heads (and checks the trunk's tensors) from the package's maskrcnn.safetensors
+# instead of training; FeatJND fits on the trunk's five levels (D_det through the engine's heads);
+# quant-featjnd codes those levels. Random weights: the AP says nothing, the path is what is tested.
+PK="$TMP/pkgs/maskrcnn_r18"
+cat >"$TMP/det.json" <<JSON
+{
+  "name": "byom-detector", "seed": 0, "devices": ["cpu"],
+  "components": {
+    "backbone": {"plugin": "packaged", "params": {"package": "$PK", "weights": "$PK/maskrcnn.safetensors"}},
+    "task": {"plugin": "detection", "params": {"dataset": "fashion-mnist-scenes", "channels": 3, "train_samples": 8,
+                                               "eval_samples": 8, "batch_size": 4, "detections_per_img": 20}},
+    "featjnd": {"plugin": "featjnd", "params": {"epochs": 1, "fit_samples": 8, "width": 8, "blocks": 1}},
+    "quant-featjnd": {"plugin": "quant-featjnd", "params": {"codec": true, "sigma_q": 0.5}}
+  },
+  "stages": [
+    {"name": "prepare", "type": "prepare", "backbone": "backbone", "task": "task"},
+    {"name": "fit", "type": "fit", "after": "prepare", "distortion": "featjnd"},
+    {"name": "eval", "type": "evaluate", "after": "fit", "distortion": "quant-featjnd"}
+  ]
+}
+JSON
+"$ENGINE" run "$TMP/det.json" --db "$TMP/det.db" >"$TMP/det-run.log" 2>&1 || { cat "$TMP/det-run.log"; fail "the packaged detector's sweep failed"; }
+[[ $(sql "$TMP/det.db" "SELECT COUNT(*) FROM runs WHERE status='finished'") == 3 ]] || fail "expected 3 finished runs"
+[[ $(sql "$TMP/det.db" "SELECT COUNT(*) FROM metrics m JOIN runs r ON r.id=m.run_id WHERE r.stage='prepare' AND m.key LIKE 'train.%'") == 0 ]] ||
+  fail "prepare trained the packaged detector instead of loading its heads"
+for key in bbox.AP segm.AP codec.bytes fit.loss; do
+  [[ $(sql "$TMP/det.db" "SELECT COUNT(*) FROM metrics WHERE key='$key'") -ge 1 ]] || fail "no $key recorded"
+done
+echo "packaged detector: prepare (heads loaded), fit and a coded evaluation finished"

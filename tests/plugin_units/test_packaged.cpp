@@ -14,6 +14,7 @@
 
 #include "featjnd/components.h"
 #include "featjnd_plugins/safetensors.h"
+#include "mask_rcnn.h"
 #include "plugin_test_support.h"
 
 using namespace featjnd;
@@ -101,4 +102,45 @@ TEST_CASE("a package whose file changed after export is refused naming it" * doc
     CHECK(std::string(e.what()).find("head.pt is not the file the package was exported with") != std::string::npos);
   }
   test::fs::remove_all(dir);
+}
+
+// A detector's package (export_model.py --detector; examples/byom/maskrcnn_r18.py, ResNet-18 + FPN,
+// none of the paper's detectors): the trunk's five levels feed the engine's Mask R-CNN heads,
+// loaded strictly from the package's maskrcnn.safetensors, and give torchvision's proposals and
+// detections.
+TEST_CASE("a packaged detector's levels feed the engine's Mask R-CNN heads: torchvision's detections" *
+          doctest::test_suite("packaged")) {
+  torch::NoGradGuard g;
+  const auto dir = package_dir() + "/maskrcnn_r18";
+  const auto package = read_json(dir + "/package.json");
+  CHECK(package.at("task") == "detection");
+  auto ref = plugins::SafeTensors::read(package_dir() + "/maskrcnn_r18_reference.safetensors");
+  auto file = plugins::SafeTensors::read(dir + "/maskrcnn.safetensors");
+  auto b = test::make<Backbone>("backbone", "packaged", {{"package", dir}, {"weights", dir + "/maskrcnn.safetensors"}});
+  CHECK_FALSE(b->has_classifier());
+  CHECK(b->weights_path() == dir + "/maskrcnn.safetensors");
+  // Strict both ways, as the detection task loads it: the trunk's tensors and the heads'.
+  auto rb = plugins::load_state_dict(b->module(), file, "", true, {"rpn.", "roi_heads."});
+  CHECK(rb.missing.empty());
+  CHECK(rb.unexpected.empty());
+  b->module().eval();
+  detection::MaskRcnnConfig cfg;
+  cfg.box_score_thresh = 0.02;
+  cfg.num_classes = package.at("num_classes");
+  detection::MaskRcnnHeads heads(cfg);
+  auto rh = plugins::load_state_dict(*heads, file, "", true, {"trunk."});
+  CHECK(rh.missing.empty());
+  heads->eval();
+  const auto x = ref.get("input");
+  auto f = b->forward(x);
+  REQUIRE(f.names == std::vector<std::string>{"0", "1", "2", "3", "pool"});
+  for (size_t i = 0; i < 5; ++i) compare("maskrcnn_r18 level " + f.names[i], f.levels[i], ref.get("level." + f.names[i]));
+  auto d = heads->detect(f.levels);
+  compare("maskrcnn_r18 proposals", d.proposals[0], ref.get("proposals.0"));
+  REQUIRE(d.boxes[0].size(0) == ref.get("boxes.0").size(0));
+  REQUIRE(d.boxes[0].size(0) >= 3);
+  CHECK(d.labels[0].equal(ref.get("labels.0")));
+  compare("maskrcnn_r18 boxes", d.boxes[0], ref.get("boxes.0"));
+  compare("maskrcnn_r18 scores", d.scores[0], ref.get("scores.0"));
+  compare("maskrcnn_r18 masks", d.masks[0], ref.get("masks.0"));
 }
