@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <cstring>
 #include <limits>
 #include <memory>
 
@@ -34,8 +35,11 @@ Tables::Tables(const Model& m)
   // every x < 2^31 — the states' range — so the encoder needs no division (the unit test checks
   // it against one).
   encode.resize(size + 1);
+  freq_start.resize(size + 1);
+  rcp.resize(size + 1);
   for (uint32_t i = 0; i <= size; ++i) {
     const uint32_t f = m.freq(i), start = m.start(i);
+    freq_start[i] = f | start << 16;  // f <= 2^15, start < 2^15
     auto& e = encode[i];
     e.x_max = f << (31 - bits);  // ((kL >> bits) << 16) · f
     e.cmpl_freq = static_cast<uint16_t>((1u << bits) - f);
@@ -50,6 +54,7 @@ Tables::Tables(const Model& m)
       e.rcp_shift = static_cast<uint16_t>(shift - 1);
       e.bias = start;
     }
+    rcp[i] = e.rcp_freq;
   }
 }
 
@@ -95,9 +100,10 @@ void encode(const Tables& t, const int32_t* v, size_t n, int ways, std::vector<u
   uint8_t* p = out.data() + at;
   for (int k = 0; k < ways; ++k)
     for (int b = 0; b < 4; ++b) *p++ = static_cast<uint8_t>(x[k] >> (8 * b));
-  for (size_t k = 0; k < count; ++k) {  // little-endian words (a copy, where the machine is)
-    p[2 * k] = static_cast<uint8_t>(w[k]);
-    p[2 * k + 1] = static_cast<uint8_t>(w[k] >> 8);
+  if constexpr (__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__) {  // little-endian words: a copy
+    std::memcpy(p, w, 2 * count);
+  } else {
+    for (size_t k = 0; k < count; ++k) p[2 * k] = static_cast<uint8_t>(w[k]), p[2 * k + 1] = static_cast<uint8_t>(w[k] >> 8);
   }
 }
 

@@ -50,6 +50,10 @@ struct Tables {
     uint16_t cmpl_freq, rcp_shift;
   };
   std::vector<EncodeSymbol> encode;    // n + 1, the escape last
+  // The same as two words per index for the AVX2 encoder (two gathers instead of four): the
+  // frequency and start (freq | start << 16; x_max, cmpl_freq, bias and rcp_shift follow from
+  // them) and the reciprocal.
+  std::vector<uint32_t> freq_start, rcp;
   uint32_t size;                       // n: the alphabet without the escape
 };
 

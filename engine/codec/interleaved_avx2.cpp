@@ -112,8 +112,10 @@ struct Compress {
 const Compress kCompress;
 
 struct EncodeKernel {
-  const int* fields;  // Tables::encode as 32-bit words: x_max, rcp_freq, bias, cmpl_freq | rcp_shift << 16
-  __m256i lo, end, size, low16;
+  const int* freq_start;  // Tables::freq_start: freq | start << 16
+  const int* rcp;         // Tables::rcp
+  __m128i x_max_shift;    // 31 − bits: x_max = freq << (31 − bits)
+  __m256i lo, end, size, low16, one_less_scale, scale, two, one, exponent_bias;
 };
 
 __attribute__((target("avx2,popcnt"))) inline __m256i encode_step(const EncodeKernel& k, __m256i x, const int32_t* v,
@@ -122,11 +124,19 @@ __attribute__((target("avx2,popcnt"))) inline __m256i encode_step(const EncodeKe
   // In the alphabet: lo <= v < lo + n (lo + n fits in int32: Tables' constructor checks it).
   const __m256i in = _mm256_andnot_si256(_mm256_cmpgt_epi32(k.lo, value), _mm256_cmpgt_epi32(k.end, value));
   escapes += 8 - __builtin_popcount(static_cast<unsigned>(_mm256_movemask_ps(_mm256_castsi256_ps(in))));
-  const __m256i index = _mm256_slli_epi32(_mm256_blendv_epi8(k.size, _mm256_sub_epi32(value, k.lo), in), 2);
-  const __m256i x_max = _mm256_i32gather_epi32(k.fields, index, 4);
-  const __m256i rcp = _mm256_i32gather_epi32(k.fields + 1, index, 4);
-  const __m256i bias = _mm256_i32gather_epi32(k.fields + 2, index, 4);
-  const __m256i cmpl_shift = _mm256_i32gather_epi32(k.fields + 3, index, 4);
+  const __m256i index = _mm256_blendv_epi8(k.size, _mm256_sub_epi32(value, k.lo), in);
+  const __m256i fs = _mm256_i32gather_epi32(k.freq_start, index, 4);
+  const __m256i rcp = _mm256_i32gather_epi32(k.rcp, index, 4);
+  // What Tables::encode holds, from the frequency: x_max = f·2^(31−bits), cmpl_freq = 2^bits − f,
+  // bias = start (+ 2^bits − 1 where f = 1) and rcp_shift = floor(log2(max(f − 1, 1))), the
+  // exponent of that number as a float (exact: it is below 2^16).
+  const __m256i freq = _mm256_and_si256(fs, k.low16);
+  const __m256i x_max = _mm256_sll_epi32(freq, k.x_max_shift);
+  const __m256i single = _mm256_cmpgt_epi32(k.two, freq);  // f = 1
+  const __m256i bias = _mm256_add_epi32(_mm256_srli_epi32(fs, 16), _mm256_and_si256(single, k.one_less_scale));
+  const __m256i below = _mm256_max_epi32(_mm256_sub_epi32(freq, k.one), k.one);
+  const __m256i shift = _mm256_sub_epi32(_mm256_srli_epi32(_mm256_castps_si256(_mm256_cvtepi32_ps(below)), 23), k.exponent_bias);
+  const __m256i cmpl = _mm256_sub_epi32(k.scale, freq);
   // States and x_max are below 2^31: the signed compare is exact.
   const __m256i renorm = _mm256_xor_si256(_mm256_cmpgt_epi32(x_max, x), _mm256_set1_epi32(-1));
   const int m = _mm256_movemask_ps(_mm256_castsi256_ps(renorm));
@@ -139,17 +149,20 @@ __attribute__((target("avx2,popcnt"))) inline __m256i encode_step(const EncodeKe
   // q = (x · rcp) >> 32 >> shift: the high halves of the even and of the odd lanes' products.
   const __m256i even = _mm256_srli_epi64(_mm256_mul_epu32(x, rcp), 32);
   const __m256i odd = _mm256_mul_epu32(_mm256_srli_epi64(x, 32), _mm256_srli_epi64(rcp, 32));
-  const __m256i q = _mm256_srlv_epi32(_mm256_blend_epi32(even, odd, 0xaa), _mm256_srli_epi32(cmpl_shift, 16));
-  return _mm256_add_epi32(_mm256_add_epi32(x, bias), _mm256_mullo_epi32(q, _mm256_and_si256(cmpl_shift, k.low16)));
+  const __m256i q = _mm256_srlv_epi32(_mm256_blend_epi32(even, odd, 0xaa), shift);
+  return _mm256_add_epi32(_mm256_add_epi32(x, bias), _mm256_mullo_epi32(q, cmpl));
 }
 
 }  // namespace
 
 __attribute__((target("avx2,popcnt"))) size_t encode_avx2(const Tables& t, uint32_t* states, int ways, const int32_t* v,
                                                           size_t n, uint16_t*& w) {
-  static_assert(sizeof(Tables::EncodeSymbol) == 16, "four 32-bit words per symbol");
-  const EncodeKernel k{reinterpret_cast<const int*>(t.encode.data()), _mm256_set1_epi32(t.lo),
-                       _mm256_set1_epi32(t.marker), _mm256_set1_epi32(static_cast<int>(t.size)), _mm256_set1_epi32(0xffff)};
+  const int scale = 1 << t.bits;
+  const EncodeKernel k{reinterpret_cast<const int*>(t.freq_start.data()), reinterpret_cast<const int*>(t.rcp.data()),
+                       _mm_cvtsi32_si128(static_cast<int>(31 - t.bits)), _mm256_set1_epi32(t.lo),
+                       _mm256_set1_epi32(t.marker), _mm256_set1_epi32(static_cast<int>(t.size)), _mm256_set1_epi32(0xffff),
+                       _mm256_set1_epi32(scale - 1), _mm256_set1_epi32(scale), _mm256_set1_epi32(2),
+                       _mm256_set1_epi32(1), _mm256_set1_epi32(127)};
   const int registers = ways / 8;
   __m256i x[4];
   for (int r = 0; r < registers; ++r) x[r] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(states + 8 * r));
