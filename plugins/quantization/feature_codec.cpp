@@ -1,6 +1,7 @@
 #include "feature_codec.h"
 
 #include <chrono>
+#include <cmath>
 #include <fstream>
 #include <limits>
 
@@ -31,6 +32,71 @@ std::vector<int32_t> to_symbols(const torch::Tensor& rounded) {
   const double lo = -2147483648.0, hi = 2147483520.0;
   auto t = rounded.detach().to(torch::kCPU, torch::kFloat).clamp(lo, hi).to(torch::kInt).contiguous();
   return std::vector<int32_t>(t.data_ptr<int32_t>(), t.data_ptr<int32_t>() + t.numel());
+}
+
+namespace {
+
+// round(v), half to even as torch.round: below 2^23 in magnitude by adding and subtracting 2^23
+// (exact in the default rounding mode, and it vectorises without SSE4.1); from 2^23 on a float is
+// an integer. Then clamped to the floats an int32 holds (NaN to the lower end).
+inline float rounded_symbol(float v) {
+  const float a = std::fabs(v);
+  const float r = a < 8388608.0f ? std::copysign((a + 8388608.0f) - 8388608.0f, v) : v;
+  return std::fmin(std::fmax(r, -2147483648.0f), 2147483520.0f);
+}
+
+// The per-token steps as a contiguous float32 N×1×H×W on the CPU.
+torch::Tensor token_steps(const torch::Tensor& steps, int64_t n, int64_t h, int64_t w) {
+  return steps.detach().to(torch::kCPU, torch::kFloat).expand({n, 1, h, w}).contiguous();
+}
+
+}  // namespace
+
+TokenSymbols token_symbols(const torch::Tensor& level, const torch::Tensor& steps) {
+  const auto f = level.detach().to(torch::kCPU, torch::kFloat).contiguous();
+  const int64_t n = f.size(0), c = f.size(1), hw = f.size(2) * f.size(3);
+  const auto s = token_steps(steps, n, f.size(2), f.size(3));
+  TokenSymbols out;
+  out.symbols.resize(static_cast<size_t>(f.numel()));
+  const float* pf = f.data_ptr<float>();
+  const float* ps = s.data_ptr<float>();
+  for (int64_t b = 0; b < n; ++b)
+    for (int64_t ch = 0; ch < c; ++ch) {
+      const float* x = pf + (b * c + ch) * hw;
+      const float* d = ps + b * hw;
+      int32_t* y = out.symbols.data() + (b * c + ch) * hw;
+      float squared = 0;  // per row of at most H·W terms, then summed in double
+      int64_t zeros = 0;
+#pragma omp simd reduction(+ : squared, zeros)
+      for (int64_t t = 0; t < hw; ++t) {
+        const float r = rounded_symbol(x[t] / d[t]);
+        y[t] = static_cast<int32_t>(r);
+        const float e = r * d[t] - x[t];
+        squared += e * e;
+        zeros += r == 0.0f;
+      }
+      out.squared_error += squared;
+      out.zeros += double(zeros);
+    }
+  return out;
+}
+
+torch::Tensor token_dequantized(const std::vector<int32_t>& symbols, const torch::Tensor& steps,
+                                const codec::LevelShape& sh) {
+  const int64_t n = sh.n, c = sh.c, hw = int64_t(sh.h) * sh.w;
+  TORCH_CHECK(symbols.size() == sh.elements(), "codec: a level's symbols do not fill its shape");
+  const auto s = token_steps(steps, n, sh.h, sh.w);
+  auto out = torch::empty({n, c, int64_t(sh.h), int64_t(sh.w)}, torch::kFloat);
+  const float* ps = s.data_ptr<float>();
+  float* po = out.data_ptr<float>();
+  for (int64_t b = 0; b < n; ++b)
+    for (int64_t ch = 0; ch < c; ++ch) {
+      const int32_t* y = symbols.data() + (b * c + ch) * hw;
+      const float* d = ps + b * hw;
+      float* o = po + (b * c + ch) * hw;
+      for (int64_t t = 0; t < hw; ++t) o[t] = static_cast<float>(y[t]) * d[t];
+    }
+  return out;
 }
 
 torch::Tensor from_symbols(const std::vector<int32_t>& symbols, const torch::Tensor& like) {

@@ -26,6 +26,19 @@ struct CodecTally {
 // A level's N, C, H, W as the bitstream records them (sizes checked to fit 32 bits).
 codec::LevelShape shape_of(const torch::Tensor& level);
 
+// Codec mode's token quantizer in one pass over a level on the CPU, float32: the symbols
+// round(F/Δ_t) (half to even, as torch.round; clamped to int32) of an N×C×H×W level with its
+// per-token steps (N×1×H×W, > 0), and of F_q = symbol·Δ_t the zero symbols and Σ(F_q − F)².
+struct TokenSymbols {
+  std::vector<int32_t> symbols;
+  double zeros = 0, squared_error = 0;
+};
+TokenSymbols token_symbols(const torch::Tensor& level, const torch::Tensor& steps);
+// F_q = symbol·Δ_t (float32, N×C×H×W, on the CPU): what the quantizer's symbols stand for, the same
+// float on both sides of a bitstream.
+torch::Tensor token_dequantized(const std::vector<int32_t>& symbols, const torch::Tensor& steps,
+                                const codec::LevelShape& shape);
+
 // round(F/Δ) (already rounded, as floats) as the codec's int32 symbols, N·C·H·W order.
 std::vector<int32_t> to_symbols(const torch::Tensor& rounded);
 torch::Tensor from_symbols(const std::vector<int32_t>& symbols, const torch::Tensor& like);

@@ -22,6 +22,7 @@
 
 #include <cmath>
 
+#include <fmt/format.h>
 #include <torch/torch.h>
 
 #include "featjnd_plugins/estimator.h"
@@ -109,6 +110,8 @@ TokenQuantization::TokenQuantization(const Params& p, Guide guide)
   if (codec_ && guide_ != Guide::uniform && floor_ <= 0)
     throw std::invalid_argument(
         "codec mode needs floor > 0: a bitstream cannot carry a token at full precision");
+  if (codec_ && !(sigma_q_ > 0))
+    throw std::invalid_argument("codec mode needs sigma_q > 0: a bitstream cannot carry unquantized features");
   if (8 % steps_per_octave_ != 0)
     throw std::invalid_argument("steps_per_octave must be 1, 2, 4 or 8 (the codec's log-steps are eighths of an octave)");
 }
@@ -148,11 +151,20 @@ Features TokenQuantization::apply(const Features& clean, const ApplyInfo& info) 
       }
       step = expanded(map, f.size(2), f.size(3), step_block_);
     }
-    out.levels[i] = quantize(f, step);
-    count(f, out.levels[i], step, floored);
     steps.push_back(step);
+    if (codec_) {  // the symbols in one pass on the CPU; the level is what the decoder reads
+      auto coded = quant::token_symbols(f, step);
+      auto opt = torch::TensorOptions().dtype(torch::kFloat64).device(f.device());
+      count(f, step, floored, torch::tensor(coded.zeros, opt), torch::tensor(coded.squared_error, opt));
+      stream.shapes.push_back(quant::shape_of(f));
+      stream.symbols.push_back(std::move(coded.symbols));
+      continue;
+    }
+    out.levels[i] = quantize(f, step);
+    count(f, step, floored, (out.levels[i].eq(0) & step.gt(0).expand_as(f)).sum().to(torch::kFloat64),
+          (out.levels[i] - f).to(torch::kFloat64).pow(2).sum());
   }
-  if (codec_) code(clean, out, steps, stream, info);
+  if (codec_) code(out, steps, stream, info);
   return out;
 }
 
@@ -169,17 +181,15 @@ std::map<std::string, double> TokenQuantization::evaluation_metrics() {
   return m;
 }
 
-// The batch through a bitstream: the symbols and steps encoded, decoded, and the decoded
-// features put in place of the quantizer's (equal to them bit for bit, or the run fails).
-void TokenQuantization::code(const Features& clean, Features& out, const std::vector<torch::Tensor>& steps,
-                             codec::Stream& stream, const ApplyInfo& info) {
-  for (size_t i = 0; i < out.levels.size(); ++i) {
-    const auto& f = clean.levels[i];
-    stream.shapes.push_back(quant::shape_of(f));
-    stream.symbols.push_back(quant::to_symbols(torch::round(f / steps[i])));
-  }
+// The batch through a bitstream: the symbols and steps encoded and decoded, and the features the
+// task sees dequantized from what the decoder read, which must be what was encoded (or the run
+// fails).
+void TokenQuantization::code(Features& out, const std::vector<torch::Tensor>& steps, const codec::Stream& stream,
+                             const ApplyInfo& info) {
   auto decoded = quant::round_trip(stream, info.pixels, state_->tally, ctx_);
   for (size_t i = 0; i < out.levels.size(); ++i) {
+    if (decoded.symbols[i] != stream.symbols[i] || (!stream.log_steps.empty() && decoded.log_steps[i] != stream.log_steps[i]))
+      throw std::runtime_error(fmt::format("codec: level {} decodes to other symbols or steps than were encoded", i));
     // The decoder's steps, from what it read alone.
     const auto& sh = decoded.shapes[i];
     const int64_t k = decoded.step_block, hb = (sh.h + k - 1) / k, wb = (sh.w + k - 1) / k;
@@ -187,21 +197,19 @@ void TokenQuantization::code(const Features& clean, Features& out, const std::ve
                     ? torch::full_like(steps[i], decoded.step)
                     : expanded(steps_of(decoded.log_steps[i], decoded.step, torch::empty({sh.n, 1, hb, wb}, steps[i].options())),
                                sh.h, sh.w, k);
-    auto decoded_level = quant::from_symbols(decoded.symbols[i], out.levels[i]) * step;
-    quant::check_bit_exact(decoded_level, out.levels[i], i);
-    out.levels[i] = decoded_level;
+    const auto& like = out.levels[i];
+    out.levels[i] = quant::token_dequantized(decoded.symbols[i], step, sh).to(like.device(), like.scalar_type());
   }
 }
 
 // Tokens, tokens at full precision, floored tokens, elements, zero symbols, squared error —
 // summed on the device, read once at the end.
-void TokenQuantization::count(const torch::Tensor& f, const torch::Tensor& q, const torch::Tensor& step,
-                              const torch::Tensor& floored) {
+void TokenQuantization::count(const torch::Tensor& f, const torch::Tensor& step, const torch::Tensor& floored,
+                              const torch::Tensor& zeros, const torch::Tensor& squared_error) {
   auto opt = torch::TensorOptions().dtype(torch::kFloat64).device(f.device());
-  auto zero = q.eq(0) & step.gt(0).expand_as(q);
   auto sums = torch::stack({torch::tensor(double(step.numel()), opt), step.eq(0).sum().to(opt.dtype()),
                             floored.sum().to(opt.dtype()), torch::tensor(double(f.numel()), opt),
-                            zero.sum().to(opt.dtype()), (q - f).to(torch::kFloat64).pow(2).sum()});
+                            zeros.to(opt), squared_error.to(opt)});
   state_->totals = state_->totals.defined() ? state_->totals + sums : sums;
 }
 

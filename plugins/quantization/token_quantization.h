@@ -28,10 +28,10 @@ class TokenQuantization : public Distortion {
 
  private:
   struct State;  // the estimator, the running totals, the codec's tally
-  void code(const Features& clean, Features& out, const std::vector<torch::Tensor>& steps,
-            codec::Stream& stream, const ApplyInfo& info);
-  void count(const torch::Tensor& f, const torch::Tensor& q, const torch::Tensor& step,
-             const torch::Tensor& floored);
+  void code(Features& out, const std::vector<torch::Tensor>& steps, const codec::Stream& stream,
+            const ApplyInfo& info);
+  void count(const torch::Tensor& f, const torch::Tensor& step, const torch::Tensor& floored,
+             const torch::Tensor& zeros, const torch::Tensor& squared_error);
 
   Guide guide_;
   double sigma_q_;

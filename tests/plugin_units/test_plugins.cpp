@@ -203,6 +203,30 @@ TEST_CASE("FeatJND: only the estimator trains; its map is clamped; quantization 
     CHECK(stream.symbols.at(0).size() == size_t(f.levels[0].numel()));
   }
 
+  // Codec mode quantizes in one pass on the CPU (feature_codec.h); with one step for every token
+  // its output is torch's Δ·round(F/Δ), which quant-uniform computes outside codec mode, element
+  // for element, and it counts the same zeros and error. Real features, with values that are
+  // halfway between two steps (ties round to even, as torch.round) and far beyond int32 steps.
+  {
+    Features g = f;
+    g.levels[0] = f.levels[0].clone();
+    auto flat = g.levels[0].view({-1});
+    const double step = std::sqrt(12.0) * 0.05;
+    for (int64_t k = 0; k < 8; ++k) flat[k] = (k - 3.5) * step;  // ±0.5, ±1.5, … steps
+    flat[8] = 1e12, flat[9] = -1e12;
+    auto plain = make<Distortion>("distortion", "quant-uniform", {{"sigma_q", 0.05}});
+    auto coded = make<Distortion>("distortion", "quant-uniform", {{"sigma_q", 0.05}, {"codec", true}});
+    for (auto* q : {&plain, &coded}) (*q)->begin_evaluation(*backbone, *task, ctx);
+    auto a = plain->apply(g, {0, 0, 1.0}).levels[0], b = coded->apply(g, {0, 0, 1.0}).levels[0];
+    auto inside = torch::ones_like(a, torch::kBool).view({-1});
+    inside.slice(0, 8, 10).fill_(false);  // beyond int32 steps a bitstream clamps
+    CHECK(torch::equal(a.view({-1}).masked_select(inside), b.view({-1}).masked_select(inside)));
+    CHECK(torch::equal(a.view({-1}).slice(0, 0, 8), torch::round(flat.slice(0, 0, 8) / step) * step));
+    auto ma = plain->evaluation_metrics(), mb = coded->evaluation_metrics();
+    CHECK(ma.at("quant.zero_share") == mb.at("quant.zero_share"));
+    CHECK(mb.at("quant.rmse") > 0);
+  }
+
   // A coarser step map: one step per 2 × 2 tokens, on a half-octave grid. It meets the budget as
   // the per-token map does, the bitstream carries one log-step per block on multiples of 4 eighths,
   // the decoder's block steps spread over the tokens reproduce the quantizer's output bit for bit

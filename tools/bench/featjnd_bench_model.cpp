@@ -217,9 +217,9 @@ void run_model_bench(const PluginRegistry& reg, const ModelBenchOptions& o) {
 }
 
 // One image's feature levels (a Mask R-CNN FPN at 800 x 1216: 21 million elements) through the
-// codec plugins, end to end: quantize, encode, decode, dequantize, check bit-exactness. The
-// quantizers' own codec tally splits the time into entropy coding and the rest (the step map,
-// rounding, symbol conversion, dequantisation); quant-featjnd's tolerance map is timed apart. The
+// codec plugins, end to end: quantize, encode, decode, check, dequantize. The quantizers' own codec
+// tally splits the time into entropy coding and the rest (the step map, the quantizing and the
+// dequantizing pass, the check); quant-featjnd's tolerance map is timed apart. The
 // estimator is random-initialised (its width from --estimator-width): the times hold for any
 // fitted one, the rates are those of these features and steps only.
 void run_codec_image_bench(const PluginRegistry& reg, const ModelBenchOptions& o) {
@@ -275,8 +275,8 @@ void run_codec_image_bench(const PluginRegistry& reg, const ModelBenchOptions& o
                   100 * coding / (1e3 * t.median));
     }
   }
-  std::printf("  (quantize: the step map, rounding, symbols to and from tensors, dequantisation and the bit-exact\n"
-              "   check, that is the total less the entropy coding and, for quant-featjnd, the tolerance map)\n");
+  std::printf("  (quantize: the step map, the quantizing and the dequantizing pass and the check of the decoded\n"
+              "   symbols, that is the total less the entropy coding and, for quant-featjnd, the tolerance map)\n");
 }
 
 }  // namespace
