@@ -45,15 +45,21 @@ Setting key_of(const Evaluation& e, const std::set<std::string>& varying) {
   return s;
 }
 
-// Per method, the parameters that vary among its runs (besides strength and seeds).
+// Per method, the parameters that vary among its runs (besides strength and seeds). A parameter
+// some runs have and others lack varies too: runs of a plugin version before it existed (resumed
+// into the same database) are another curve, not more seeds of this one.
 std::map<std::string, std::set<std::string>> varying_method_keys(const std::vector<Evaluation>& evals) {
   std::map<std::string, std::map<std::string, std::set<std::string>>> seen;
-  for (auto& e : evals)
-    for (auto& [k, v] : e.method_params) seen[e.method][k].insert(v.dump());
+  std::map<std::string, size_t> runs;
+  std::map<std::string, std::map<std::string, size_t>> having;
+  for (auto& e : evals) {
+    ++runs[e.method];
+    for (auto& [k, v] : e.method_params) seen[e.method][k].insert(v.dump()), ++having[e.method][k];
+  }
   std::map<std::string, std::set<std::string>> out;
   for (auto& [m, keys] : seen)
     for (auto& [k, vs] : keys)
-      if (vs.size() > 1) out[m].insert(k);
+      if (vs.size() > 1 || having[m][k] < runs[m]) out[m].insert(k);
   return out;
 }
 

@@ -181,6 +181,30 @@ TEST_CASE("analysis: quantization at the nominal budget and at the guided quanti
   CHECK(q.compared_uniform_at == 1);
 }
 
+TEST_CASE("analysis: runs with a parameter and runs from before it existed are two curves, not seeds of one") {
+  Fixture f;
+  // quant-featjnd again at the same budgets, from a plugin version that has steps_per_octave.
+  f.eval(f.fit01, "quant-featjnd", "quant-featjnd", {{"sigma_q", 0.1}, {"steps_per_octave", 2}},
+         {"sigma_q", "steps_per_octave"}, 0.4, 0.60);
+  f.eval(f.fit01, "quant-featjnd", "quant-featjnd", {{"sigma_q", 0.2}, {"steps_per_octave", 2}},
+         {"sigma_q", "steps_per_octave"}, 0.8, 0.50);
+  auto a = analyse(load_evaluations(f.db.store().db()), "top1");
+  auto* g = group_with(a, "resnet18 lambda=0.1");
+  REQUIRE(g);
+  std::vector<const Curve*> guided;
+  for (auto& c : g->curves)
+    if (c.method == "quant-featjnd") guided.push_back(&c);
+  REQUIRE(guided.size() == 2);
+  CHECK(guided[0]->label == "quant-featjnd");
+  CHECK(guided[1]->label == "quant-featjnd steps_per_octave=2");
+  for (auto* c : guided) {
+    REQUIRE(c->points.size() == 2);
+    CHECK(c->points[0].runs.size() == 1);  // not averaged with the other version's run
+  }
+  CHECK(guided[0]->points[0].metric.mean == doctest::Approx(0.88));
+  CHECK(guided[1]->points[0].metric.mean == doctest::Approx(0.60));
+}
+
 TEST_CASE("Table 2 from the database: FeatJND-based, Random mean ± std, Δ, Uniform per budget") {
   Fixture f;
   auto blocks = table2(load_evaluations(f.db.store().db()));
