@@ -18,7 +18,6 @@ residual blocks (conv-norm-ReLU-conv-norm + skip, ReLU), conv W->C, clamped to [
 norm group (GroupNorm with the largest group count <= 32 dividing W), batch (one BatchNorm2d per
 feature level, the convolutions shared) or none.
 """
-import hashlib
 import json
 import os
 import struct
@@ -27,6 +26,9 @@ from typing import List
 
 import torch
 from torch import nn
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from export_weights import sha256  # noqa: E402
 
 DTYPES = {"F32": torch.float32, "F64": torch.float64, "F16": torch.float16, "BF16": torch.bfloat16,
           "I64": torch.int64, "I32": torch.int32, "U8": torch.uint8, "I8": torch.int8, "BOOL": torch.bool}
@@ -124,14 +126,6 @@ class Estimator(nn.Module):
         for i in range(len(features)):
             out.append(self.level(features[i], i))
         return out
-
-
-def sha256(path):
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def check(scripted, sample_path):

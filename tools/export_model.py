@@ -43,11 +43,13 @@ the model's output, and the traced modules the eager ones on a second batch size
 the largest value).
 """
 import argparse
-import hashlib
 import json
 import os
 import re
 import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from export_weights import sha256  # noqa: E402
 
 FORMAT, FORMAT_VERSION = "featjnd-model-package", 1
 
@@ -346,14 +348,6 @@ def level_entry(name, t, h, w):
     entry = {"name": name, "shape": list(t.shape[1:])}
     entry["stride"] = None if name.endswith(".prefix") else [h // t.shape[2], w // t.shape[3]]
     return entry
-
-
-def sha256(path):
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def versions():

@@ -30,6 +30,7 @@ written directly (an 8-byte little-endian header length, a JSON header, raw litt
 data).
 """
 import argparse
+import hashlib
 import json
 import os
 import re
@@ -40,6 +41,15 @@ DTYPES = {
     "float64": "F64", "float32": "F32", "float16": "F16", "bfloat16": "BF16",
     "int64": "I64", "int32": "I32", "int16": "I16", "int8": "I8", "uint8": "U8", "bool": "BOOL",
 }
+
+
+def sha256(path):
+    """A file's SHA-256, read in 1 MiB pieces."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
 
 
 def write_safetensors(path, tensors, metadata=None):

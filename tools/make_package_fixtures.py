@@ -71,22 +71,14 @@ def reference(model, split, torch):
 def detector(out, torch):
     import importlib.util
     from torchvision.models.detection.image_list import ImageList
-    from make_parity_fixtures import perturb, randomise_batchnorm
+    from make_parity_fixtures import perturb_maskrcnn
     factory = os.path.join(os.path.dirname(HERE), "examples", "byom", "maskrcnn_r18.py")
     spec = importlib.util.spec_from_file_location("maskrcnn_r18", factory)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     torch.manual_seed(6)
     model = module.build().eval()
-    randomise_batchnorm(model.backbone)
-    with torch.no_grad():
-        perturb(model.backbone.fpn)
-        model.rpn.head.cls_logits.bias.normal_(0, 1.0)
-        model.rpn.head.bbox_pred.weight.mul_(0.1)
-        model.roi_heads.box_predictor.cls_score.weight.mul_(10)
-        model.roi_heads.box_predictor.cls_score.bias.normal_(0, 1.0)
-        model.roi_heads.box_predictor.bbox_pred.weight.mul_(0.3)
-        model.roi_heads.mask_predictor.mask_fcn_logits.bias.normal_(0, 1.0)
+    perturb_maskrcnn(model)
     ckpt = os.path.join(out, "maskrcnn_r18.pth")
     torch.save(model.state_dict(), ckpt)
     subprocess.run([sys.executable, os.path.join(HERE, "export_model.py"), "--module", f"{factory}:build",

@@ -68,6 +68,21 @@ def randomise_batchnorm(module):
                 m.bias.uniform_(-0.2, 0.2)
 
 
+def perturb_maskrcnn(model):
+    """A random torchvision Mask R-CNN made to detect on random images: batch norm and the FPN away
+    from the identity, objectness and class scores spread, box deltas and mask logits damped or
+    biased, so that detections survive the score threshold."""
+    randomise_batchnorm(model.backbone)
+    with torch.no_grad():
+        perturb(model.backbone.fpn)
+        model.rpn.head.cls_logits.bias.normal_(0, 1.0)
+        model.rpn.head.bbox_pred.weight.mul_(0.1)
+        model.roi_heads.box_predictor.cls_score.weight.mul_(10)
+        model.roi_heads.box_predictor.cls_score.bias.normal_(0, 1.0)
+        model.roi_heads.box_predictor.bbox_pred.weight.mul_(0.3)
+        model.roi_heads.mask_predictor.mask_fcn_logits.bias.normal_(0, 1.0)
+
+
 def image_batch(seed, *shape):
     torch.manual_seed(seed)
     return torch.randn(*shape)
@@ -154,15 +169,7 @@ def maskrcnn(out):
     torch.manual_seed(4)
     model = torchvision.models.detection.maskrcnn_resnet50_fpn(
         weights=None, weights_backbone=None, box_score_thresh=0.02).eval()
-    randomise_batchnorm(model.backbone)
-    with torch.no_grad():
-        perturb(model.backbone.fpn)
-        model.rpn.head.cls_logits.bias.normal_(0, 1.0)
-        model.rpn.head.bbox_pred.weight.mul_(0.1)
-        model.roi_heads.box_predictor.cls_score.weight.mul_(10)
-        model.roi_heads.box_predictor.cls_score.bias.normal_(0, 1.0)
-        model.roi_heads.box_predictor.bbox_pred.weight.mul_(0.3)
-        model.roi_heads.mask_predictor.mask_fcn_logits.bias.normal_(0, 1.0)
+    perturb_maskrcnn(model)
     x = image_batch(5, 1, 3, 800, 1216)
     size = [(800, 1216)]
     ref = {"input": x}
