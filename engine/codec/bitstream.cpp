@@ -207,8 +207,13 @@ Model table_for(const std::vector<int32_t>& v, uint32_t bits) {
     if (i < width) ++partial[lane * width + i];
     else ++escapes;
   };
-  for (size_t k = 0; k < whole; k += 4)
-    for (size_t lane = 0; lane < 4; ++lane) add(lane, v[k + lane]);
+  if (lo == mn && hi == mx) {  // every value inside the window: no escape to test for
+    for (size_t k = 0; k < whole; k += 4)
+      for (size_t lane = 0; lane < 4; ++lane) ++partial[lane * width + static_cast<size_t>(int64_t(v[k + lane]) - lo)];
+  } else {
+    for (size_t k = 0; k < whole; k += 4)
+      for (size_t lane = 0; lane < 4; ++lane) add(lane, v[k + lane]);
+  }
   for (size_t k = whole; k < n; ++k) add(0, v[k]);
   for (size_t lane = 0; lane < 4; ++lane)
     for (size_t i = 0; i < width; ++i) counts[i] += partial[lane * width + i];
