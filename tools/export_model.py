@@ -414,9 +414,8 @@ def export_detector(args, model, source, recipe):
                 fail(f"--detector: the backbone gives {len(got)} levels; the engine's Mask R-CNN heads take 5")
             for name, a, b in zip(want, got, want.values()):
                 check_equal(f"the scripted trunk's level {name} at {'x'.join(map(str, shape))}", a, b)
-        x = torch.randn(1, c, h, w)
-        levels = trunk(x)
-    names = list(model.backbone(x).keys())
+        names = list(want)  # the backbone's level names, in order
+        levels = trunk(torch.randn(1, c, h, w))
     os.makedirs(args.out, exist_ok=True)
     trunk.save(os.path.join(args.out, "trunk.pt.partial"))
     os.replace(os.path.join(args.out, "trunk.pt.partial"), os.path.join(args.out, "trunk.pt"))

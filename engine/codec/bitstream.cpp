@@ -374,10 +374,10 @@ void put_side_v3(std::vector<uint8_t>& out, const Stream& s, bool simd) {
       std::vector<int32_t> v(s.log_steps[l].size());
       for (size_t i = 0; i < v.size(); ++i) v[i] = s.log_steps[l][i] / s.step_stride;
       const auto& sh = s.shapes[l];
-      const uint64_t hb = (sh.h + s.step_block - 1) / s.step_block, wb = (sh.w + s.step_block - 1) / s.step_block;
       std::vector<uint8_t> head0, stream0, head1, stream1;
       encode_level(v, head0, stream0, simd);
-      encode_level(median_residuals(v, sh.n, hb, wb), head1, stream1, simd);
+      encode_level(median_residuals(v, sh.n, sh.block_rows(s.step_block), sh.block_cols(s.step_block)), head1, stream1,
+                   simd);
       const bool median = head1.size() + stream1.size() < head0.size() + stream0.size();
       head.push_back(static_cast<uint8_t>(median ? Prediction::median : Prediction::none));
       head.insert(head.end(), (median ? head1 : head0).begin(), (median ? head1 : head0).end());
@@ -432,8 +432,7 @@ void decode_side_v3(Reader& r, Stream& s, bool simd) {
       const uint8_t prediction = side.head.byte();
       if (prediction > 1) throw CodecError(side.head.what + ": unknown prediction " + std::to_string(prediction));
       auto v = decode_level_v2(side, sh.blocks(s.step_block), simd);
-      const uint64_t hb = (sh.h + s.step_block - 1) / s.step_block, wb = (sh.w + s.step_block - 1) / s.step_block;
-      if (prediction == 1) undo_median_residuals(v, sh.n, hb, wb);
+      if (prediction == 1) undo_median_residuals(v, sh.n, sh.block_rows(s.step_block), sh.block_cols(s.step_block));
       for (int32_t& q : v) {
         const int64_t scaled = int64_t(q) * s.step_stride;
         if (scaled < std::numeric_limits<int32_t>::min() || scaled > std::numeric_limits<int32_t>::max())

@@ -39,10 +39,10 @@ struct LevelShape {
   uint32_t n = 0, c = 0, h = 0, w = 0;
   uint64_t elements() const { return uint64_t(n) * c * h * w; }
   uint64_t tokens() const { return uint64_t(n) * h * w; }
-  // The step map's entries with one per block × block tokens (edge blocks cut).
-  uint64_t blocks(uint32_t block) const {
-    return uint64_t(n) * ((uint64_t(h) + block - 1) / block) * ((uint64_t(w) + block - 1) / block);
-  }
+  // The step map's grid with one entry per block × block tokens (edge blocks cut), and its entries.
+  uint64_t block_rows(uint32_t block) const { return (uint64_t(h) + block - 1) / block; }
+  uint64_t block_cols(uint32_t block) const { return (uint64_t(w) + block - 1) / block; }
+  uint64_t blocks(uint32_t block) const { return uint64_t(n) * block_rows(block) * block_cols(block); }
 };
 
 struct Stream {

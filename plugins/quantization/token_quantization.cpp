@@ -192,7 +192,8 @@ void TokenQuantization::code(Features& out, const std::vector<torch::Tensor>& st
       throw std::runtime_error(fmt::format("codec: level {} decodes to other symbols or steps than were encoded", i));
     // The decoder's steps, from what it read alone.
     const auto& sh = decoded.shapes[i];
-    const int64_t k = decoded.step_block, hb = (sh.h + k - 1) / k, wb = (sh.w + k - 1) / k;
+    const uint32_t k = decoded.step_block;
+    const auto hb = static_cast<int64_t>(sh.block_rows(k)), wb = static_cast<int64_t>(sh.block_cols(k));
     auto step = decoded.log_steps.empty()
                     ? torch::full_like(steps[i], decoded.step)
                     : expanded(steps_of(decoded.log_steps[i], decoded.step, torch::empty({sh.n, 1, hb, wb}, steps[i].options())),
