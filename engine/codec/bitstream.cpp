@@ -511,13 +511,19 @@ Stream decode(const uint8_t* data, size_t size, uint64_t max_elements, bool simd
   if (dtype != 0) throw CodecError("feature bitstream: unknown dtype " + std::to_string(dtype));
   if (levels > kMaxLevels) throw CodecError("feature bitstream: " + std::to_string(levels) + " levels; at most 16");
   s.method = static_cast<Method>(method);
-  uint64_t total = 0;
+  uint64_t total = 0, tokens = 0;
   for (uint8_t l = 0; l < levels; ++l) {
     LevelShape sh{shape_dim(r), shape_dim(r), shape_dim(r), shape_dim(r)};
     const unsigned __int128 e = static_cast<unsigned __int128>(uint64_t(sh.n) * sh.c) * (uint64_t(sh.h) * sh.w);
     if (e > max_elements || total + static_cast<uint64_t>(e) > max_elements)
       throw CodecError("feature bitstream: the levels hold more than " + std::to_string(max_elements) + " elements");
     total += static_cast<uint64_t>(e);
+    // A step map has an entry per token (or block): with C = 0 the tokens are not bounded by the
+    // elements, so they are bounded themselves before any map is allocated.
+    const unsigned __int128 t = static_cast<unsigned __int128>(uint64_t(sh.n) * sh.h) * sh.w;
+    if (has_steps(s) && (t > max_elements || tokens + static_cast<uint64_t>(t) > max_elements))
+      throw CodecError("feature bitstream: the levels hold more than " + std::to_string(max_elements) + " tokens");
+    tokens += static_cast<uint64_t>(t);
     s.shapes.push_back(sh);
   }
   if (version == 1) decode_sections_v1(r, s);

@@ -433,3 +433,14 @@ TEST_CASE("interleaved rANS: the AVX2 encoder writes the scalar encoder's bytes,
     }
   }
 }
+
+TEST_CASE("codec: a header whose step map would outgrow the bound is refused before any allocation") {
+  // C = 0: no elements, yet 2^24 · 2^24 · 2^8 tokens, each with a log-step to decode.
+  std::vector<uint8_t> b = {'F', 'J', 'N', 'C', kVersion, uint8_t(Method::guided), 0, 1};
+  for (uint64_t d : {uint64_t(1) << 24, uint64_t(0), uint64_t(1) << 24, uint64_t(1) << 8}) put_varint(b, d);
+  b.insert(b.end(), 16, 0);  // sections the decoder must not reach
+  const uint32_t crc = static_cast<uint32_t>(crc32(0L, b.data(), static_cast<uInt>(b.size())));
+  for (int i = 0; i < 4; ++i) b.push_back(static_cast<uint8_t>(crc >> (8 * i)));
+  CHECK_THROWS_WITH_AS(decode(b.data(), b.size()), "feature bitstream: the levels hold more than 268435456 tokens",
+                       CodecError);
+}
